@@ -1,0 +1,472 @@
+"""GQA records: load and validate question and scene-graph files, parse program steps.
+
+A GQA question carries its reasoning program in ``semantic``: a list of steps
+``{"operation": "filter color", "argument": "white", "dependencies": [0]}``. This module turns each
+step into a typed :class:`Step` (operation family, attribute category, the parts of the argument) and
+each scene graph into :class:`SceneGraph` records, with errors that name the file, the question id,
+the step and the reason.
+
+The operation table below is the project's own: every one of the 136 operation names that GQA's
+balanced questions use is built from a family and a category.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+FAMILIES = (
+    "select", "relate", "filter", "query", "verify", "choose", "exist",
+    "and", "or", "same", "different", "common", "compare",
+)
+
+# Attribute categories GQA uses with each family (besides the plain, category-less operation).
+_FILTER_CATEGORIES = (
+    "activity", "age", "brightness", "cleanliness", "color", "company", "depth", "event",
+    "face expression", "fatness", "flavor", "gender", "hardness", "height", "hposition", "length",
+    "liquid", "material", "opaqness", "orientation", "pattern", "pose", "race", "realism", "room",
+    "shape", "size", "sport", "sportActivity", "state", "texture", "thickness", "tone", "vposition",
+    "weather", "weight", "width",
+)
+_VERIFY_CATEGORIES = (
+    "activity", "age", "brightness", "cleanliness", "color", "company", "depth", "face expression",
+    "fatness", "flavor", "gender", "hardness", "height", "hposition", "length", "location", "material",
+    "opaqness", "pattern", "place", "pose", "race", "realism", "rel", "room", "shape", "size",
+    "sportActivity", "state", "texture", "thickness", "tone", "type", "vposition", "weather", "weight",
+    "width",
+)
+_CHOOSE_CATEGORIES = (
+    "activity", "age", "brightness", "cleanliness", "color", "company", "depth", "face expression",
+    "fatness", "flavor", "gender", "hardness", "height", "hposition", "length", "location", "material",
+    "name", "opaqness", "pattern", "place", "pose", "race", "realism", "rel", "shape", "size",
+    "sportActivity", "state", "thickness", "tone", "vposition", "weather", "weight", "width",
+)
+# `choose older` and friends compare two objects; they form the `compare` family.
+COMPARATIVES = (
+    "healthier", "less healthy", "older", "younger", "taller", "shorter", "larger", "smaller",
+    "higher", "lower",
+)
+_SAME_CATEGORIES = ("color", "material", "shape")
+_DIFFERENT_CATEGORIES = ("color", "shape")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSpec:
+    name: str  # the full GQA operation name, "filter color"
+    family: str  # one of FAMILIES
+    category: str | None  # attribute category, "rel", "name", or the comparative; None when plain
+
+
+def _operation_table() -> dict[str, OperationSpec]:
+    table = {name: OperationSpec(name, name, None) for name in FAMILIES if name != "compare"}
+    for family, categories in (
+        ("filter", _FILTER_CATEGORIES), ("verify", _VERIFY_CATEGORIES), ("choose", _CHOOSE_CATEGORIES),
+        ("same", _SAME_CATEGORIES), ("different", _DIFFERENT_CATEGORIES),
+    ):
+        for category in categories:
+            name = f"{family} {category}"
+            table[name] = OperationSpec(name, family, category)
+    for comparative in COMPARATIVES:
+        name = f"choose {comparative}"
+        table[name] = OperationSpec(name, "compare", comparative)
+    return table
+
+
+OPERATIONS: dict[str, OperationSpec] = _operation_table()
+
+
+class GQAError(ValueError):
+    """A malformed GQA record: says which file, which question, which step and why."""
+
+    def __init__(self, reason: str, *, file: str | None = None, question_id: str | None = None,
+                 step: int | None = None):
+        self.reason, self.file, self.question_id, self.step = reason, file, question_id, step
+        where = ", ".join(
+            part for part in (
+                f"file {file}" if file else "",
+                f"question {question_id}" if question_id is not None else "",
+                f"step {step}" if step is not None else "",
+            ) if part
+        )
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A record a tolerant loader skipped, with the reason."""
+
+    file: str
+    question_id: str | None
+    step: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One parsed program step. See docs/contracts.md for the meaning of each field."""
+
+    index: int
+    operation: str
+    family: str
+    category: str | None
+    argument: str
+    dependencies: tuple[int, ...]
+    target: str | None = None  # object name in select/relate/verify rel/choose rel; None for "_"
+    relation: str | None = None
+    side: str | None = None  # "s": the target is the subject of the relation, "o": its object
+    object_ids: tuple[str, ...] = ()
+    absent: bool = False  # the argument says "(-)": no such object in the scene
+    alternatives: tuple[str, ...] = ()
+    value: str | None = None  # filter/verify value, or the queried category for query
+    negated: bool = False  # filter "not(white)"
+
+
+@dataclass(frozen=True, slots=True)
+class SceneObject:
+    object_id: str
+    name: str
+    x: float
+    y: float
+    w: float
+    h: float
+    attributes: tuple[str, ...]
+    relations: tuple[tuple[str, str], ...]  # (relation name, other object id)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """x1, y1, x2, y2 in pixels."""
+        return (self.x, self.y, self.x + self.w, self.y + self.h)
+
+
+@dataclass(frozen=True, slots=True)
+class SceneGraph:
+    image_id: str
+    width: int
+    height: int
+    objects: dict[str, SceneObject]
+    location: str | None = None
+    weather: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    question_id: str
+    image_id: str
+    question: str
+    answer: str | None
+    full_answer: str | None
+    program: tuple[Step, ...]
+    types: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------
+# Program steps
+
+
+def _split_object_ids(argument: str) -> tuple[str, tuple[str, ...], bool]:
+    """'table (279472)' -> ('table', ('279472',), False); '_,on,s (-)' -> ('_,on,s', (), True)."""
+    if not argument.endswith(")"):
+        return argument.strip(), (), False
+    opening = argument.rfind(" (")
+    if opening < 0:
+        opening = argument.rfind("(")
+        if opening < 0:
+            raise ValueError(f"unbalanced parenthesis in argument {argument!r}")
+    inside = argument[opening:].strip()[1:-1].strip()
+    head = argument[:opening].strip()
+    if inside == "-":
+        return head, (), True
+    ids = tuple(part.strip() for part in inside.split(",") if part.strip())
+    if not ids or not all(part.isalnum() for part in ids):
+        raise ValueError(f"object ids {inside!r} in argument {argument!r} are not ids")
+    return head, ids, False
+
+
+def _relation_parts(head: str, argument: str) -> tuple[str | None, str, str]:
+    """'_,on,s' -> (None, 'on', 's'); the relation itself never holds the first or last comma."""
+    parts = head.split(",")
+    if len(parts) < 3:
+        raise ValueError(f"relation argument {argument!r} needs 'target,relation,side'")
+    target, side = parts[0].strip(), parts[-1].strip()
+    relation = ",".join(parts[1:-1]).strip()
+    if side not in ("s", "o"):
+        raise ValueError(f"relation side {side!r} in argument {argument!r} is neither 's' nor 'o'")
+    if not relation:
+        raise ValueError(f"empty relation in argument {argument!r}")
+    return (None if target in ("_", "") else target), relation, side
+
+
+def parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None = None,
+               file: str | None = None) -> Step:
+    """Parse one ``semantic`` entry into a :class:`Step`, raising :class:`GQAError` if malformed."""
+
+    def fail(reason: str) -> GQAError:
+        return GQAError(reason, file=file, question_id=question_id, step=index)
+
+    if not isinstance(raw, Mapping):
+        raise fail(f"step is a {type(raw).__name__}, not an object")
+    operation = raw.get("operation")
+    if not isinstance(operation, str):
+        raise fail("step has no 'operation'")
+    spec = OPERATIONS.get(operation)
+    if spec is None:
+        raise fail(f"unknown operation {operation!r}")
+    argument = raw.get("argument", "")
+    if not isinstance(argument, str):
+        raise fail(f"argument of {operation!r} is not a string")
+    dependencies = raw.get("dependencies", [])
+    if not isinstance(dependencies, list) or not all(isinstance(d, int) for d in dependencies):
+        raise fail(f"dependencies of {operation!r} are not a list of integers")
+    for dependency in dependencies:
+        if dependency < 0 or dependency >= index:
+            raise fail(f"dependency {dependency} of {operation!r} is out of range or points forward")
+    family, category = spec.family, spec.category
+    fields: dict[str, Any] = {}
+    try:
+        if family == "select":
+            head, ids, absent = _split_object_ids(argument)
+            fields.update(target=head or None, object_ids=ids, absent=absent)
+        elif family == "relate" or (category == "rel" and family in ("verify", "choose")):
+            head, ids, absent = _split_object_ids(argument)
+            target, relation, side = _relation_parts(head, argument)
+            fields.update(target=target, side=side, object_ids=ids, absent=absent)
+            if family == "choose":
+                fields["alternatives"] = tuple(part.strip() for part in relation.split("|"))
+            else:
+                fields["relation"] = relation
+        elif family == "choose":
+            alternatives = tuple(part.strip() for part in argument.split("|") if part.strip())
+            if len(alternatives) < 2:
+                raise ValueError(f"{operation!r} needs alternatives 'a|b', got {argument!r}")
+            fields["alternatives"] = alternatives
+        elif family in ("filter", "verify", "query"):
+            value = argument.strip()
+            if value.startswith("not(") and value.endswith(")"):
+                value, fields["negated"] = value[4:-1].strip(), True
+            if not value:
+                raise ValueError(f"{operation!r} needs a value")
+            fields["value"] = value
+        # exist, and, or, same, different, common, compare: the argument carries nothing we need.
+    except ValueError as error:
+        raise fail(str(error)) from None
+    return Step(index, operation, family, category, argument, tuple(dependencies), **fields)
+
+
+# Families whose steps need exactly this many inputs; the rest take one dependency.
+_ARITY = {"select": (0,), "and": (2,), "or": (2,), "compare": (2,), "common": (2,),
+          "same": (1, 2), "different": (1, 2)}
+
+
+def parse_program(semantic: Any, *, question_id: str | None = None, file: str | None = None,
+                  scene: SceneGraph | None = None) -> tuple[Step, ...]:
+    """Parse a whole program; with ``scene``, also check every object id exists in it."""
+    if not isinstance(semantic, list) or not semantic:
+        raise GQAError("'semantic' is not a non-empty list", file=file, question_id=question_id)
+    steps = tuple(
+        parse_step(raw, index, question_id=question_id, file=file) for index, raw in enumerate(semantic)
+    )
+    for step in steps:
+        allowed = _ARITY.get(step.family, (1,))
+        if len(step.dependencies) not in allowed:
+            raise GQAError(
+                f"{step.operation!r} takes {' or '.join(map(str, allowed))} dependencies, "
+                f"got {len(step.dependencies)}", file=file, question_id=question_id, step=step.index,
+            )
+        if scene is not None:
+            for object_id in step.object_ids:
+                if object_id not in scene.objects:
+                    raise GQAError(
+                        f"object {object_id} is not in scene graph {scene.image_id}",
+                        file=file, question_id=question_id, step=step.index,
+                    )
+    return steps
+
+
+# ----------------------------------------------------------------------------------------------
+# Files
+
+
+def iter_json_object(path: str | os.PathLike, chunk_size: int = 1 << 22) -> Iterator[tuple[str, Any]]:
+    """Stream the ``key, value`` pairs of a top-level JSON object without loading the whole file.
+
+    GQA's files are single objects of up to gigabytes; this decodes one record at a time with the
+    C decoder, so memory stays at one chunk plus one record.
+    """
+    decoder = json.JSONDecoder()
+    with open(path, encoding="utf-8") as handle:
+        buffer, position, eof = handle.read(chunk_size), 0, False
+
+        def refill() -> None:
+            nonlocal buffer, position, eof
+            more = handle.read(chunk_size)
+            eof = not more
+            buffer, position = buffer[position:] + more, 0
+
+        def skip_space() -> None:
+            nonlocal position
+            while True:
+                while position < len(buffer) and buffer[position] in " \t\r\n":
+                    position += 1
+                if position < len(buffer) or eof:
+                    return
+                refill()
+
+        def decode() -> Any:
+            nonlocal position
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buffer, position)
+                    if end < len(buffer) or eof:
+                        position = end
+                        return value
+                except json.JSONDecodeError:
+                    if eof:
+                        raise
+                refill()  # the value (or a number at the buffer's end) may continue in the next chunk
+
+        skip_space()
+        if position >= len(buffer) or buffer[position] != "{":
+            raise GQAError("file is not a JSON object", file=str(path))
+        position += 1
+        while True:
+            skip_space()
+            if position < len(buffer) and buffer[position] == "}":
+                return
+            try:
+                key = decode()
+                skip_space()
+                if buffer[position] != ":":
+                    raise json.JSONDecodeError("expected ':'", buffer, position)
+                position += 1
+                skip_space()
+                value = decode()
+                skip_space()
+            except (json.JSONDecodeError, IndexError) as error:
+                raise GQAError(f"bad json: {error}", file=str(path)) from None
+            yield key, value
+            if position < len(buffer) and buffer[position] == ",":
+                position += 1
+            elif position < len(buffer) and buffer[position] == "}":
+                return
+            else:
+                raise GQAError("bad json: expected ',' or '}' between records", file=str(path))
+
+
+def _read_object(path: str | os.PathLike) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise GQAError(f"bad json: {error}", file=str(path)) from None
+    except OSError as error:
+        raise GQAError(f"cannot read: {error.strerror}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise GQAError("file is not a JSON object keyed by id", file=str(path))
+    return data
+
+
+def parse_scene_graph(image_id: str, raw: Any, *, file: str | None = None) -> SceneGraph:
+    def fail(reason: str) -> GQAError:
+        return GQAError(f"scene graph {image_id}: {reason}", file=file)
+
+    if not isinstance(raw, dict):
+        raise fail("is not an object")
+    try:
+        width, height = int(raw["width"]), int(raw["height"])
+    except (KeyError, TypeError, ValueError):
+        raise fail("needs integer 'width' and 'height'") from None
+    raw_objects = raw.get("objects", {})
+    if not isinstance(raw_objects, dict):
+        raise fail("'objects' is not an object keyed by id")
+    objects = {}
+    for object_id, entry in raw_objects.items():
+        try:
+            relations = tuple((r["name"], str(r["object"])) for r in entry.get("relations", ()))
+            objects[object_id] = SceneObject(
+                object_id, entry["name"], float(entry["x"]), float(entry["y"]), float(entry["w"]),
+                float(entry["h"]), tuple(entry.get("attributes", ())), relations,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise fail(f"object {object_id} is malformed ({type(error).__name__}: {error})") from None
+    return SceneGraph(image_id, width, height, objects, raw.get("location"), raw.get("weather"))
+
+
+def load_scene_graphs(path: str | os.PathLike) -> dict[str, SceneGraph]:
+    """Load ``{split}_sceneGraphs.json``; a malformed graph raises :class:`GQAError`."""
+    file = str(path)
+    return {image_id: parse_scene_graph(image_id, raw, file=file) for image_id, raw in _read_object(path).items()}
+
+
+_REQUIRED_QUESTION_FIELDS = ("imageId", "question", "semantic")
+
+
+def parse_question(question_id: str, raw: Any, *, file: str | None = None,
+                   scene_graphs: Mapping[str, SceneGraph] | None = None) -> Question:
+    """Validate one question record and parse its program."""
+    if not isinstance(raw, dict):
+        raise GQAError("record is not an object", file=file, question_id=question_id)
+    for name in _REQUIRED_QUESTION_FIELDS:
+        if name not in raw:
+            raise GQAError(f"missing field {name!r}", file=file, question_id=question_id)
+    image_id = str(raw["imageId"])
+    scene = None
+    if scene_graphs is not None:
+        scene = scene_graphs.get(image_id)
+        if scene is None:
+            raise GQAError(f"image {image_id} has no scene graph", file=file, question_id=question_id)
+    program = parse_program(raw["semantic"], question_id=question_id, file=file, scene=scene)
+    return Question(
+        question_id, image_id, raw["question"], raw.get("answer"), raw.get("fullAnswer"), program,
+        raw.get("types") or {}, raw,
+    )
+
+
+def iter_questions(path: str | os.PathLike, scene_graphs: Mapping[str, SceneGraph] | None = None,
+                   *, strict: bool = True) -> Iterator[Question | Reject]:
+    """Stream a question file; yields :class:`Question` or (with ``strict=False``) :class:`Reject`."""
+    file = str(path)
+    for question_id, raw in iter_json_object(path):
+        try:
+            yield parse_question(question_id, raw, file=file, scene_graphs=scene_graphs)
+        except GQAError as error:
+            if strict:
+                raise
+            yield Reject(file, question_id, error.step, error.reason)
+
+
+def load_questions(path: str | os.PathLike, scene_graphs: Mapping[str, SceneGraph] | None = None,
+                   *, strict: bool = True) -> tuple[dict[str, Question], list[Reject]]:
+    """Load ``{split}_balanced_questions.json``.
+
+    strict=True raises :class:`GQAError` at the first malformed record; strict=False keeps going and
+    returns the rejects with their reasons.
+    """
+    file = str(path)
+    questions: dict[str, Question] = {}
+    rejects: list[Reject] = []
+    for question_id, raw in _read_object(path).items():
+        try:
+            questions[question_id] = parse_question(question_id, raw, file=file, scene_graphs=scene_graphs)
+        except GQAError as error:
+            if strict:
+                raise
+            rejects.append(Reject(file, question_id, error.step, error.reason))
+    return questions, rejects
+
+
+def split_files(gqa_dir: str | os.PathLike, split: str) -> tuple[Path, Path]:
+    """The question and scene-graph files of a split in a GQA-layout directory.
+
+    GQA ships scene graphs for train and val only; testdev questions refer to val images, so a
+    missing ``testdev_sceneGraphs.json`` falls back to ``val_sceneGraphs.json``.
+    """
+    root = Path(gqa_dir)
+    questions = root / "questions" / f"{split}_balanced_questions.json"
+    scenes = root / "sceneGraphs" / f"{split}_sceneGraphs.json"
+    if not scenes.exists() and split.startswith("testdev"):
+        scenes = root / "sceneGraphs" / "val_sceneGraphs.json"
+    return questions, scenes
