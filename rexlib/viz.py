@@ -243,7 +243,7 @@ def bar_plot(frame, x: str, y: str, hue: str | None = None, title: str = "", ax=
         frame = frame[frame[x].isin(order)]
     else:
         order = None
-    arguments = dict(data=frame, hue=hue, errorbar=error, ax=ax, order=order)
+    arguments = {"data": frame, "hue": hue, "errorbar": error, "ax": ax, "order": order}
     if horizontal:
         sns.barplot(x=y, y=x, orient="h", **arguments)
     else:

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from rexlib.experiments import RegionBoxes, load_examples  # noqa: E402
-from rexlib.widgets import Explorer  # noqa: E402
-from tests.store_fixture import make_tiny_store  # noqa: E402
+from rexlib.experiments import RegionBoxes, load_examples
+from rexlib.widgets import Explorer
+from tests.store_fixture import make_tiny_store
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,547 @@
+"""The small steps the numbered notebooks are made of, so every cell is one call into `rexlib`.
+
+* Where things live: `workspace(...)` resolves the repository root, the output folder and the dataset,
+  run, figure and table folders for a notebook size.
+* Data: `ensure_world` and `ensure_dataset` build the embedded world and its GQA-REX store when missing.
+* Training: `train_and_evaluate` trains one run through the `python -m rexlib train` command (in this
+  process) and evaluates it; a finished run is reused when it was asked for with the same arguments.
+  `train_seeds` repeats that over seeds; `transfer_experiment` runs explanation pretraining followed by
+  VQA on a share of the answers, against VQA from scratch.
+* Tables: `metrics_row` flattens a `metrics_{split}.json` into the paper's columns, `summary_table`
+  shows mean ± standard deviation over seeds, `save_table` writes csv + markdown (the markdown tables
+  marked for the report end up in OUTPUT/REPORT.md).
+* Analysis: `load_examples` joins a split's questions, ground truth and a run's predictions in one pandas
+  table; `explanation_statistics` describes a built store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+REPORT_MARKER = "<!-- rex:report -->"  # the same marker rexlib.notebooks looks for
+REQUEST_FILE = "notebook_request.json"  # written into a run folder: the arguments it was trained with
+
+# The evaluation table's columns, in the paper's order.
+PAPER_COLUMNS = ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE", "Grounding", "Accuracy",
+                 "OOD all", "OOD head", "OOD tail")
+
+
+# ------------------------------------------------------------------------------------------ places
+
+
+def find_root(root: str | os.PathLike = "") -> Path:
+    """The repository root: `root` if given, else the first folder above the working directory that holds
+    `rexlib/` and `notebooks/`, else the folder above this package (an editable install)."""
+    if root:
+        path = Path(root).expanduser().resolve()
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path}: repository root not found")
+        return path
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "rexlib").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Every folder a notebook reads or writes, resolved to absolute paths."""
+
+    root: Path
+    output_dir: Path
+    size: str
+    world_dir: Path
+    data_dir: Path
+    runs_dir: Path
+    figures_dir: Path
+    tables_dir: Path
+
+    def run_dir(self, name: str) -> Path:
+        return self.runs_dir / f"{self.size}-{name}"
+
+    def figure(self, name: str) -> Path:
+        return self.figures_dir / f"{name}.png"
+
+
+def workspace(root: str = "", output_dir: str = "outputs", size: str = "demo", world_dir: str = "",
+              data_dir: str = "") -> Workspace:
+    """Resolve a notebook's folders. Relative paths are relative to the repository root.
+
+    The demo world is `outputs/datasets/world` (the folder `make world` writes); other sizes get their own
+    `world-{size}`; the GQA-REX store is `outputs/datasets/gqa-rex-{size}` unless `data_dir` is given.
+    """
+    base = find_root(root)
+
+    def resolve(path: str | os.PathLike) -> Path:
+        path = Path(path).expanduser()
+        return (path if path.is_absolute() else base / path).resolve()
+
+    output = resolve(output_dir)
+    world = resolve(world_dir) if world_dir else output / "datasets" / ("world" if size == "demo" else f"world-{size}")
+    data = resolve(data_dir) if data_dir else output / "datasets" / f"gqa-rex-{size}"
+    places = Workspace(base, output, size, world, data, output / "runs", output / "figures", output / "tables")
+    for folder in (places.runs_dir, places.figures_dir, places.tables_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    return places
+
+
+# -------------------------------------------------------------------------------------------- data
+
+
+def ensure_world(world_dir: str | os.PathLike, images: int, seed: int = 0, render: bool = True) -> dict:
+    """Build the embedded GQA-format world into `world_dir` unless its manifest says it is there already.
+
+    Returns the manifest (`world.json`). A world built with another image count or seed is an error: the
+    notebooks never overwrite data silently (delete the folder or choose another one).
+    """
+    world_dir = Path(world_dir)
+    manifest_path = world_dir / "world.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        found_images, found_seed = _manifest_images(manifest), manifest.get("seed")
+        if (found_images is not None and found_images != images) or (found_seed is not None and found_seed != seed):
+            raise ValueError(f"{manifest_path}: holds a world of {found_images} images, seed {found_seed}; "
+                             f"asked for {images} images, seed {seed}. Remove the folder or pass another world_dir.")
+        return manifest
+    from rexlib.world import build_world
+
+    build_world(world_dir, images=images, seed=seed, render=render)
+    return json.loads(manifest_path.read_text())
+
+
+def _manifest_images(manifest: dict) -> int | None:
+    for key in ("images", "image_count", "num_images"):
+        if isinstance(manifest.get(key), int):
+            return manifest[key]
+    parameters = manifest.get("parameters")
+    if isinstance(parameters, dict) and isinstance(parameters.get("images"), int):
+        return parameters["images"]
+    return None
+
+
+def ensure_dataset(gqa_dir: str | os.PathLike, data_dir: str | os.PathLike, regions: str | os.PathLike = "",
+                   splits: Sequence[str] = ("train", "val", "testdev"), workers: int = 1) -> dict:
+    """Build the GQA-REX store from GQA-format files unless `data_dir/dataset.json` exists already.
+
+    regions: regions.h5 (default: `gqa_dir/regions.h5`, where the embedded world writes it).
+    Returns the build reports, split -> `build_report_{split}.json` contents.
+    """
+    data_dir = Path(data_dir)
+    if not (data_dir / "dataset.json").is_file():
+        from rexlib.builder import build
+
+        regions_path = Path(regions) if regions else Path(gqa_dir) / "regions.h5"
+        available = [split for split in splits if (Path(gqa_dir) / "questions" /
+                                                   f"{split}_balanced_questions.json").is_file()]
+        if not available:
+            raise FileNotFoundError(f"{gqa_dir}/questions: none of {', '.join(splits)} has a "
+                                    "{split}_balanced_questions.json")
+        build(gqa_dir, regions_path, data_dir, splits=available, workers=workers)
+    return build_reports(data_dir)
+
+
+def build_reports(data_dir: str | os.PathLike) -> dict[str, dict]:
+    """split -> the builder's report for it."""
+    reports = {}
+    for path in sorted(Path(data_dir).glob("build_report_*.json")):
+        reports[path.stem.removeprefix("build_report_")] = json.loads(path.read_text())
+    return reports
+
+
+def dataset_splits(data_dir: str | os.PathLike) -> list[str]:
+    """The splits a store holds (`dataset.json`'s list, falling back to the `{split}.h5` files)."""
+    data_dir = Path(data_dir)
+    info_path = data_dir / "dataset.json"
+    if info_path.is_file():
+        splits = json.loads(info_path.read_text()).get("splits")
+        if splits:
+            return [split for split in splits if (data_dir / f"{split}.h5").is_file()]
+    return sorted(path.stem for path in data_dir.glob("*.h5") if path.stem != "regions")
+
+
+def _strings(dataset) -> list[str]:
+    return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in dataset[()]]
+
+
+def split_table(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
+    """One row per question of a built split: ids, question text, types, families, image and answer."""
+    data_dir = Path(data_dir)
+    path = data_dir / f"{split}.h5"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (is '{split}' a built split of {data_dir}?)")
+    vocab = json.loads((data_dir / "vocab.json").read_text())
+    with h5py.File(path, "r") as store:
+        question_ids = _strings(store["question_ids"])
+        frame = pd.DataFrame({"question_id": question_ids,
+                              "image_index": np.asarray(store["image_index"][()], dtype=np.int64)})
+        for key in ("types_structural", "types_semantic", "types_detailed", "families"):
+            frame[key.removeprefix("types_")] = _strings(store[key]) if key in store else ""
+        question_vocab = vocab["question"]
+        questions, lengths = store["questions"][()], store["question_lengths"][()]
+        answers = store["answers"][()]
+        frame["truncated"] = store["explanation_truncated"][()].astype(bool) if "explanation_truncated" in store \
+            else False
+    special = {"<pad>", "[CLS]", "[SEP]"}
+    frame["question"] = [
+        " ".join(question_vocab[token] for token in row[:length] if question_vocab[token] not in special)
+        for row, length in zip(questions, lengths)
+    ]
+    answer_vocab = vocab["answer"]
+    frame["answer_gt"] = [answer_vocab[answer] if answer >= 0 else None for answer in answers]
+    with h5py.File(_regions_path(data_dir), "r") as regions:
+        image_ids = _strings(regions["image_ids"])
+        sizes = np.asarray(regions["sizes"][()])
+    frame["image_id"] = [image_ids[index] for index in frame["image_index"]]
+    frame["width"] = [int(sizes[index][0]) for index in frame["image_index"]]
+    frame["height"] = [int(sizes[index][1]) for index in frame["image_index"]]
+    explanations_path = data_dir / f"converted_explanation_{split}.json"
+    if explanations_path.is_file():
+        explanations = json.loads(explanations_path.read_text())
+        frame["explanation_gt"] = [_first(explanations.get(question_id, "")) for question_id in question_ids]
+    return frame
+
+
+def _first(value) -> str:
+    return value[0] if isinstance(value, list) and value else (value if isinstance(value, str) else "")
+
+
+def _regions_path(data_dir: Path) -> Path:
+    info = json.loads((data_dir / "dataset.json").read_text())
+    path = Path(info["regions"])
+    return path if path.is_absolute() else data_dir / path
+
+
+def region_boxes(data_dir: str | os.PathLike, image_index: int) -> np.ndarray:
+    """(36, 4) detector boxes of one image, x1,y1,x2,y2 pixels."""
+    with h5py.File(_regions_path(Path(data_dir)), "r") as regions:
+        return np.asarray(regions["boxes"][int(image_index)], dtype=np.float32)
+
+
+class RegionBoxes:
+    """All the detector boxes of a store, read once, indexed by image row (for the explorer and figures)."""
+
+    def __init__(self, data_dir: str | os.PathLike):
+        with h5py.File(_regions_path(Path(data_dir)), "r") as regions:
+            self.boxes = np.asarray(regions["boxes"][()], dtype=np.float32)
+
+    def __call__(self, image_index: int) -> np.ndarray:
+        return self.boxes[int(image_index)]
+
+
+def explanation_statistics(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
+    """Per question of a split: explanation length, grounded region / grid tokens, words, types, families."""
+    frame = split_table(data_dir, split)
+    tokens = frame["explanation_gt"].fillna("").str.split()
+    frame["length"] = tokens.map(len)
+    frame["region_tokens"] = tokens.map(lambda words: sum(word.startswith("#") for word in words))
+    frame["grid_tokens"] = tokens.map(lambda words: sum(word.startswith("@") for word in words))
+    frame["grounded_tokens"] = frame["region_tokens"] + frame["grid_tokens"]
+    return frame
+
+
+def family_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """How many questions use each operation family (a question counts once per distinct family)."""
+    counts = Counter(family for text in frame["families"] for family in set(filter(None, text.split(","))))
+    return (pd.DataFrame(sorted(counts.items(), key=lambda item: -item[1]), columns=["family", "questions"])
+            .reset_index(drop=True))
+
+
+def word_frequencies(frame: pd.DataFrame, top: int = 25) -> pd.DataFrame:
+    """The most frequent explanation words (grounded tokens are counted as `#k` / `@k` classes)."""
+    counts: Counter = Counter()
+    for text in frame["explanation_gt"].fillna(""):
+        for token in text.split():
+            counts["#k (region)" if token.startswith("#") else "@k (grid cell)" if token.startswith("@") else token] += 1
+    return pd.DataFrame(counts.most_common(top), columns=["word", "count"])
+
+
+def vocabulary_summary(data_dir: str | os.PathLike) -> pd.DataFrame:
+    """Sizes of the three vocabularies of a store."""
+    vocab = json.loads((Path(data_dir) / "vocab.json").read_text())
+    words = [token for token in vocab["explanation"] if not (token.startswith(("#", "@", "<")) and len(token) > 1)]
+    rows = [("explanation tokens (all)", len(vocab["explanation"])), ("explanation words", len(words)),
+            ("answers", len(vocab["answer"])), ("question words", len(vocab["question"]))]
+    return pd.DataFrame(rows, columns=["vocabulary", "size"])
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def _train_options() -> set[str]:
+    """The option strings `python -m rexlib train` accepts (so optional flags are passed only if known)."""
+    import argparse
+    import importlib
+
+    from rexlib.cli import COMMANDS
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(COMMANDS["train"][0]).add_arguments(parser)
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def train_arguments(data_dir, run_dir, *, mode: str = "multitask", preset: str = "tiny", epochs: int = 1,
+                    seed: int = 0, structure_gate: bool = True, alpha: float | None = None,
+                    beta: float | None = None, init_from: str | os.PathLike | None = None,
+                    fraction: float | None = None, device: str | None = None) -> list[str]:
+    """The command line of `python -m rexlib train` for these settings."""
+    arguments = ["--data", str(data_dir), "--out", str(run_dir), "--mode", mode, "--preset", preset,
+                 "--epochs", str(epochs), "--seed", str(seed)]
+    if not structure_gate:
+        arguments.append("--no-structure-gate")
+    if alpha is not None:
+        arguments += ["--alpha", str(alpha)]
+    if beta is not None:
+        arguments += ["--beta", str(beta)]
+    if init_from is not None:
+        arguments += ["--init-from", str(init_from)]
+    if fraction is not None and fraction < 1.0:
+        arguments += ["--fraction", str(fraction)]
+    if device and device != "auto" and "--device" in _train_options():
+        arguments += ["--device", device]
+    return arguments
+
+
+def train_and_evaluate(data_dir, run_dir, split: str = "val", *, retrain: bool = False, **settings) -> dict:
+    """Train one run (see `train_arguments` for the settings) and evaluate it on `split`.
+
+    A run folder that already holds `metrics_{split}.json` and was trained with the same arguments is
+    reused, so notebook 04 can analyse the runs notebook 02 trained. Returns the metrics dict.
+    """
+    from rexlib.cli import main as rexlib_main
+
+    run_dir = Path(run_dir)
+    arguments = train_arguments(data_dir, run_dir, **settings)
+    request = {"train": arguments, "split": split}
+    request_path = run_dir / REQUEST_FILE
+    metrics_path = run_dir / f"metrics_{split}.json"
+    if not retrain and request_path.is_file() and json.loads(request_path.read_text()) == request \
+            and metrics_path.is_file():
+        return json.loads(metrics_path.read_text())
+    if run_dir.exists():
+        if not request_path.is_file() and any(run_dir.iterdir()):
+            raise FileExistsError(f"{run_dir}: exists and was not written by the notebooks; remove it or "
+                                  "choose another run name")
+        shutil.rmtree(run_dir)  # a run the notebooks trained with other arguments: train afresh
+    status = rexlib_main(["train", *arguments])
+    if status:
+        raise RuntimeError(f"python -m rexlib train {' '.join(arguments)} exited with status {status}")
+    from rexlib.evaluate import evaluate_run
+
+    metrics = evaluate_run(run_dir, data_dir, split, progress=False)
+    _write_json(request_path, request)
+    return metrics
+
+
+def _write_json(path: Path, value) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value, indent=1))
+    os.replace(temporary, path)
+
+
+def _value(mapping, *keys):
+    for key in keys:
+        if not isinstance(mapping, dict) or key not in mapping:
+            return None
+        mapping = mapping[key]
+    return mapping
+
+
+def metrics_row(metrics: dict) -> dict:
+    """The paper's evaluation columns (plus attribute recall) from one `metrics_{split}.json`."""
+    captions = metrics.get("captions", {})
+    row = {name: captions.get(name) for name in ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")}
+    row["Grounding"] = _value(metrics, "grounding", "score")
+    row["Accuracy"] = _value(metrics, "accuracy", "overall")
+    for part in ("all", "head", "tail"):
+        row[f"OOD {part}"] = _value(metrics, "ood", part, "accuracy")
+    row["Attribute recall"] = _value(metrics, "attributes", "overall")
+    return row
+
+
+def train_seeds(places: Workspace, name: str, seeds: Iterable[int], split: str = "val", **settings) -> pd.DataFrame:
+    """Train and evaluate one configuration for each seed: one row per seed with the paper's columns."""
+    rows = []
+    for seed in seeds:
+        run_dir = places.run_dir(f"{name}-seed{seed}")
+        metrics = train_and_evaluate(places.data_dir, run_dir, split, seed=seed, **settings)
+        rows.append({"model": name, "seed": seed, "run": str(run_dir), **metrics_row(metrics)})
+    return pd.DataFrame(rows)
+
+
+def summary_table(frame: pd.DataFrame, by: str | list[str] = "model",
+                  columns: Sequence[str] = PAPER_COLUMNS, digits: int = 1) -> pd.DataFrame:
+    """Mean ± standard deviation over the rows of each group (seeds), as strings ready to print."""
+    columns = [column for column in columns if column in frame.columns]
+    grouped = frame.groupby(by, sort=False)[columns]
+    means, spreads, counts = grouped.mean(), grouped.std(ddof=1), grouped.size()
+
+    def cell(mean, spread, count) -> str:
+        if pd.isna(mean):
+            return "n/a"
+        if count < 2 or pd.isna(spread):
+            return f"{mean:.{digits}f}"
+        return f"{mean:.{digits}f} ± {spread:.{digits}f}"
+
+    table = pd.DataFrame({column: [cell(means.loc[key, column], spreads.loc[key, column], counts.loc[key])
+                                   for key in means.index] for column in columns}, index=means.index)
+    table.insert(0, "seeds", counts.values)
+    return table.reset_index()
+
+
+def learning_curves(runs: dict[str, str | os.PathLike]) -> pd.DataFrame:
+    """The `metrics.csv` logs of several runs in one long table with a `run` column."""
+    frames = []
+    for label, run_dir in runs.items():
+        path = Path(run_dir) / "metrics.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the run wrote no metrics log")
+        frame = pd.read_csv(path)
+        frame.insert(0, "run", label)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def long_curves(frame: pd.DataFrame, x: str | None = None) -> tuple[pd.DataFrame, str]:
+    """`learning_curves` reshaped to one row per (run, x, quantity) for plotting every logged number.
+
+    x defaults to the first of `step`, `iteration`, `epoch` the log has.
+    """
+    if x is None:
+        x = next((name for name in ("step", "iteration", "epoch") if name in frame.columns), None)
+        if x is None:
+            raise ValueError(f"metrics.csv has no step / iteration / epoch column (columns: {list(frame.columns)})")
+    numeric = [column for column in frame.columns if column not in ("run", x, "epoch", "step", "iteration", "time")
+               and pd.api.types.is_numeric_dtype(frame[column])]
+    melted = frame.melt(id_vars=["run", x], value_vars=numeric, var_name="quantity").dropna(subset=["value"])
+    return melted, x
+
+
+def transfer_experiment(places: Workspace, fractions: Sequence[float], seeds: Iterable[int], split: str = "val",
+                        pretrain_epochs: int = 1, finetune_epochs: int = 1, preset: str = "tiny",
+                        device: str | None = None) -> pd.DataFrame:
+    """Explanation pretraining, then VQA on a share of the answers, against VQA from scratch.
+
+    For each seed: one run trained on explanations only; then, for each fraction, a VQA fine-tune
+    initialised from it and one initialised at random. One row per (initialisation, fraction, seed).
+    """
+    rows = []
+    for seed in seeds:
+        pretrained = places.run_dir(f"transfer-pretrain-seed{seed}")
+        train_and_evaluate(places.data_dir, pretrained, split, mode="explanation", preset=preset,
+                           epochs=pretrain_epochs, seed=seed, device=device)
+        for fraction in fractions:
+            for initialisation, init_from in (("explanation pretraining", pretrained), ("from scratch", None)):
+                tag = "pretrained" if init_from else "scratch"
+                run_dir = places.run_dir(f"transfer-{tag}-{fraction:g}-seed{seed}")
+                metrics = train_and_evaluate(places.data_dir, run_dir, split, mode="vqa-finetune", preset=preset,
+                                             epochs=finetune_epochs, seed=seed, init_from=init_from,
+                                             fraction=fraction, device=device)
+                rows.append({"initialisation": initialisation, "fraction": fraction, "seed": seed,
+                             "accuracy": _value(metrics, "accuracy", "overall"), "run": str(run_dir)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------- analysis
+
+
+def load_predictions(run_dir: str | os.PathLike, split: str = "val") -> dict[str, dict]:
+    path = Path(run_dir) / f"predictions_{split}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; evaluate the run on '{split}' first")
+    return json.loads(path.read_text())
+
+
+def load_examples(data_dir: str | os.PathLike, split: str = "val", run_dir: str | os.PathLike | None = None,
+                  per_question_grounding: bool = True) -> pd.DataFrame:
+    """One row per question: the split's table joined with a run's predictions (when a run is given).
+
+    Adds `explanation_pred`, `answer_pred`, `correct` and, when `per_question_grounding`, `grounding`
+    (the question's grounding score ×100, NaN where the upper bound is 0).
+    """
+    frame = split_table(data_dir, split)
+    if run_dir is None:
+        return frame
+    predictions = load_predictions(run_dir, split)
+    frame = frame[frame["question_id"].isin(predictions)].reset_index(drop=True)
+    frame["explanation_pred"] = [predictions[qid]["explanation"] for qid in frame["question_id"]]
+    frame["answer_pred"] = [predictions[qid]["answer"] for qid in frame["question_id"]]
+    frame["correct"] = frame["answer_pred"] == frame["answer_gt"]
+    if per_question_grounding:
+        frame["grounding"] = _per_question_grounding(Path(data_dir), split, frame)
+    return frame
+
+
+def _per_question_grounding(data_dir: Path, split: str, frame: pd.DataFrame) -> list[float]:
+    from rexlib.metrics.grounding import grounding_score
+
+    truth_path = data_dir / f"grounding_{split}.json"
+    if not truth_path.is_file():
+        return [float("nan")] * len(frame)
+    truth = json.loads(truth_path.read_text())
+    boxes = RegionBoxes(data_dir)
+    image_of = dict(zip(frame["question_id"], frame["image_index"]))
+    size_of = {qid: (width, height) for qid, width, height in zip(frame["question_id"], frame["width"], frame["height"])}
+    scores = grounding_score(dict(zip(frame["question_id"], frame["explanation_pred"])), truth,
+                             lambda qid: boxes(image_of[qid]), size_of.__getitem__, per_question=True)
+    per_question = scores["per_question"]
+    return [per_question.get(qid, float("nan")) for qid in frame["question_id"]]
+
+
+def accuracy_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Accuracy and mean grounding per value of a column (`families` is split into its families)."""
+    if column == "families":
+        frame = frame.assign(family=frame["families"].str.split(",")).explode("family")
+        frame = frame[frame["family"].fillna("") != ""]
+        column = "family"
+    grouped = frame.groupby(column)
+    table = pd.DataFrame({"questions": grouped.size(), "accuracy": 100 * grouped["correct"].mean()})
+    if "grounding" in frame:
+        table["grounding"] = grouped["grounding"].mean()
+    return table.sort_values("questions", ascending=False).reset_index()
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A GitHub markdown table (no extra dependency)."""
+    def text(value) -> str:
+        if isinstance(value, float):
+            return "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    header = "| " + " | ".join(str(column) for column in frame.columns) + " |"
+    rule = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[column]) else "---"
+                          for column in frame.columns) + "|"
+    body = ["| " + " | ".join(text(value) for value in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def save_table(frame: pd.DataFrame, name: str, tables_dir: str | os.PathLike, caption: str = "",
+               report: bool = True) -> Path:
+    """Write `name.csv` and `name.md` (a captioned markdown table) atomically; returns the csv path.
+
+    report=True marks the markdown for OUTPUT/REPORT.md (`python -m rexlib run-notebooks` collects it).
+    """
+    tables_dir = Path(tables_dir)
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = tables_dir / f"{name}.csv"
+    temporary = tables_dir / f".{name}.csv.tmp"
+    frame.to_csv(temporary, index=False)
+    os.replace(temporary, csv_path)
+    lines = [REPORT_MARKER] if report else []
+    lines += [f"### {caption or name}", "", markdown_table(frame), ""]
+    temporary = tables_dir / f".{name}.md.tmp"
+    temporary.write_text("\n".join(lines))
+    os.replace(temporary, tables_dir / f"{name}.md")
+    return csv_path

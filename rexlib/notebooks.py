@@ -1,0 +1,227 @@
+"""`python -m rexlib run-notebooks`: execute the numbered notebooks in order with papermill.
+
+Each notebook has a cell tagged `parameters` holding defaults; a size (`tiny` for tests, `demo` for
+`make demo`, `full` for a longer study) overrides them from the `SIZES` table below. Executed copies go to
+OUTPUT/notebooks/, the notebooks themselves write figures to OUTPUT/figures/ and tables to OUTPUT/tables/,
+and this command assembles OUTPUT/REPORT.md from the tables marked for the report.
+
+The kernel is the interpreter running this command: a kernelspec pointing at `sys.executable` is written
+to a private folder placed first on JUPYTER_PATH, so a user-wide `python3` kernel from another
+environment can never be picked up by mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NOTEBOOKS = ("01_dataset_creation", "02_training", "03_ablations", "04_analysis")
+KERNEL_NAME = "rexlib-runner"
+REPORT_MARKER = "<!-- rex:report -->"
+
+# Parameters shared by every notebook, per size; then each notebook's own. A notebook receives only the
+# names its parameters cell declares (papermill would otherwise warn about unknown parameters).
+SIZES: dict[str, dict[str, dict]] = {
+    # A few dozen images and a handful of optimisation steps: for tests, finishes in a few minutes.
+    "tiny": {
+        "common": {"world_images": 30, "world_seed": 0, "preset": "tiny", "device": "cpu", "split": "val"},
+        "01_dataset_creation": {},
+        "02_training": {"seeds": [0], "epochs": 1, "examples": 2},
+        "03_ablations": {"seeds": [0], "epochs": 1, "betas": [1.0], "alphas": [1.0],
+                         "fractions": [0.1, 1.0], "pretrain_epochs": 1, "finetune_epochs": 1},
+        "04_analysis": {"epochs": 1, "examples": 2},
+    },
+    # The default 2,000-image world; sized so the whole `make demo` stays within ~20 minutes on 2 cores.
+    "demo": {
+        "common": {"world_images": 2000, "world_seed": 0, "preset": "tiny", "device": "cpu", "split": "val"},
+        "01_dataset_creation": {},
+        "02_training": {"seeds": [0, 1, 2], "epochs": 4, "examples": 4},
+        "03_ablations": {"seeds": [0], "epochs": 3, "betas": [0.5, 1.0, 2.0], "alphas": [0.5, 1.0],
+                         "fractions": [0.01, 0.05, 0.1, 1.0], "pretrain_epochs": 3, "finetune_epochs": 3},
+        "04_analysis": {"epochs": 4, "examples": 6},
+    },
+    # A larger world and longer training, with seeds for every ablation: hours on CPU, minutes on a GPU.
+    "full": {
+        "common": {"world_images": 10000, "world_seed": 0, "preset": "small", "device": "auto", "split": "val"},
+        "01_dataset_creation": {},
+        "02_training": {"seeds": [0, 1, 2], "epochs": 20, "examples": 6},
+        "03_ablations": {"seeds": [0, 1, 2], "epochs": 15, "betas": [0.25, 0.5, 1.0, 2.0, 4.0],
+                         "alphas": [0.25, 0.5, 1.0, 2.0], "fractions": [0.01, 0.05, 0.1, 1.0],
+                         "pretrain_epochs": 15, "finetune_epochs": 10},
+        "04_analysis": {"epochs": 20, "examples": 8},
+    },
+}
+
+
+def repository_root() -> Path:
+    """The repository holding the notebooks (this package sits one level below it)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def notebook_path(name: str, root: Path | None = None) -> Path:
+    return (root or repository_root()) / "notebooks" / f"{name}.ipynb"
+
+
+def select_notebooks(only: str | None) -> list[str]:
+    """`--only 02` or `--only 01,03` or a full name: the notebooks to run, in their order."""
+    if not only:
+        return list(NOTEBOOKS)
+    wanted = [part.strip() for part in only.split(",") if part.strip()]
+    chosen = []
+    for part in wanted:
+        matches = [name for name in NOTEBOOKS if name == part or name.startswith(part)]
+        if not matches:
+            raise ValueError(f"--only {part!r} matches no notebook; choose from {', '.join(NOTEBOOKS)}")
+        chosen.extend(matches)
+    return [name for name in NOTEBOOKS if name in chosen]
+
+
+def declared_parameters(path: Path) -> dict:
+    """The names and defaults of a notebook's `parameters` cell (papermill's own inspection)."""
+    import papermill as pm
+
+    return {name: info for name, info in pm.inspect_notebook(str(path)).items()}
+
+
+def parameters_for(name: str, size: str, root: Path, output_dir: Path, declared: dict | None = None) -> dict:
+    """The overrides for one notebook at one size, restricted to the names the notebook declares."""
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
+    values = {"root": str(root), "output_dir": str(output_dir), "size": size}
+    values.update(SIZES[size]["common"])
+    values.update(SIZES[size].get(name, {}))
+    if declared is not None:
+        values = {key: value for key, value in values.items() if key in declared}
+    return values
+
+
+@contextlib.contextmanager
+def runner_kernel():
+    """Yield a kernel name that runs this very interpreter (see the module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="rex-kernel-") as folder:
+        spec_dir = Path(folder) / "kernels" / KERNEL_NAME
+        spec_dir.mkdir(parents=True)
+        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python (rexlib runner)", "language": "python"}
+        (spec_dir / "kernel.json").write_text(json.dumps(spec))
+        previous = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = folder + (os.pathsep + previous if previous else "")
+        try:
+            yield KERNEL_NAME
+        finally:
+            if previous is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = previous
+
+
+class NotebookFailed(RuntimeError):
+    """A cell failed; the message names the notebook, the cell and the error."""
+
+
+def execute(name: str, size: str, output_dir: Path, root: Path | None = None, kernel_name: str | None = None,
+            log_output: bool = False, timeout: int | None = None) -> float:
+    """Run one notebook through papermill; return its wall time in seconds. Raises NotebookFailed."""
+    import papermill as pm
+
+    root = root or repository_root()
+    source = notebook_path(name, root)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: notebook not found")
+    parameters = parameters_for(name, size, root, output_dir, declared_parameters(source))
+    executed_dir = output_dir / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    target = executed_dir / f"{name}.ipynb"
+    partial = executed_dir / f".{name}.running.ipynb"
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(source), str(partial), parameters=parameters, kernel_name=kernel_name or KERNEL_NAME,
+            cwd=str(source.parent), progress_bar=False, log_output=log_output, execution_timeout=timeout,
+            report_mode=False,
+        )
+    except pm.PapermillExecutionError as error:
+        if partial.exists():
+            os.replace(partial, target)
+        raise NotebookFailed(
+            f"{name}.ipynb failed in cell {error.cell_index} (execution count {error.exec_count}): "
+            f"{error.ename}: {error.evalue}\n  executed copy with the traceback: {target}"
+        ) from error
+    os.replace(partial, target)
+    return time.perf_counter() - start
+
+
+def assemble_report(output_dir: Path, size: str, timings: dict[str, float]) -> Path:
+    """Write OUTPUT/REPORT.md from the tables the notebooks marked for the report, in notebook order."""
+    lines = ["# REX: results of the numbered notebooks", "",
+             f"Size `{size}`; executed notebooks in `notebooks/`, figures in `figures/`, tables in `tables/`.", ""]
+    if timings:
+        lines += ["| notebook | wall time (s) |", "|---|---:|"]
+        lines += [f"| {name} | {seconds:.0f} |" for name, seconds in timings.items()]
+        lines.append("")
+    tables_dir = output_dir / "tables"
+    for table in sorted(tables_dir.glob("*.md")) if tables_dir.is_dir() else []:
+        text = table.read_text()
+        if REPORT_MARKER in text:
+            lines += [text.replace(REPORT_MARKER, "").strip(), ""]
+    figures_dir = output_dir / "figures"
+    figures = sorted(figures_dir.glob("*.png")) if figures_dir.is_dir() else []
+    if figures:
+        lines += ["## Figures", ""] + [f"- `figures/{figure.name}`" for figure in figures] + [""]
+    path = output_dir / "REPORT.md"
+    temporary = path.with_suffix(".md.tmp")
+    temporary.write_text("\n".join(lines))
+    os.replace(temporary, path)
+    return path
+
+
+def clear_tables(output_dir: Path, name: str) -> None:
+    """Remove the tables and figures a notebook wrote before, so a report never mixes runs."""
+    prefix = name.split("_", 1)[0] + "_"
+    for folder in (output_dir / "tables", output_dir / "figures"):
+        if folder.is_dir():
+            for path in folder.glob(prefix + "*"):
+                path.unlink()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", choices=sorted(SIZES), default="demo",
+                        help="tiny (tests, minutes), demo (make demo, ~20 min on 2 cores), full (long)")
+    parser.add_argument("--only", default=None, help="run only these notebooks: 02, or 01,03, or a full name")
+    parser.add_argument("--output-dir", default="outputs", help="where notebooks, figures, tables and REPORT.md go")
+    parser.add_argument("--kernel", default=None,
+                        help="a Jupyter kernel name to use instead of this interpreter (e.g. rex)")
+    parser.add_argument("--log-output", action="store_true", help="stream the cells' output to the terminal")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds one cell may run (default: no limit)")
+
+
+def run(args: argparse.Namespace) -> int:
+    root = repository_root()
+    output_dir = Path(args.output_dir).resolve()
+    try:
+        names = select_notebooks(args.only)
+    except ValueError as error:
+        print(f"run-notebooks: {error}", file=sys.stderr)
+        return 2
+    timings: dict[str, float] = {}
+    with contextlib.ExitStack() as stack:
+        kernel = args.kernel or stack.enter_context(runner_kernel())
+        for name in names:
+            clear_tables(output_dir, name)
+            print(f"[run-notebooks] {name} (size {args.size}) ...", flush=True)
+            try:
+                timings[name] = execute(name, args.size, output_dir, root, kernel, args.log_output, args.timeout)
+            except NotebookFailed as error:
+                print(f"[run-notebooks] {error}", file=sys.stderr)
+                assemble_report(output_dir, args.size, timings)
+                return 1
+            print(f"[run-notebooks] {name} done in {timings[name]:.0f} s", flush=True)
+    report = assemble_report(output_dir, args.size, timings)
+    print(f"[run-notebooks] {len(names)} notebooks in {sum(timings.values()):.0f} s; report: {report}")
+    return 0
