@@ -1,0 +1,283 @@
+"""Grounding: turn a raw GQA-REX explanation into the tokens the model learns.
+
+A raw explanation (the official ``processed_explanation`` form) mixes words with three kinds of
+references:
+
+* ``(obj:ID)``      an object of the scene graph. It becomes ``#k``, the detector region (k in 0..35)
+                    whose box has the best IoU with the object's box. The model points at regions, not
+                    at scene-graph objects, so this is where the explanation meets the image.
+* ``(obj*:name)``   an object the program talks about that is not in the image ("there is no cat"). It
+                    becomes the word(s) ``name``.
+* ``(x,y)``         a position, normalised to [0, 1]. It becomes ``@1``..``@16``, its cell in a 4x4 grid
+                    over the image (row-major, ``@1`` top-left).
+
+Besides the tokens, each explanation gets a grounding record: the objects it refers to, their boxes,
+the regions chosen for them, and the *upper bound* — the IoU between the union of the chosen regions'
+boxes and the union of the objects' boxes. No prediction made of detector regions can do better with
+this assignment, so the grounding metric is read against it.
+
+Differences from the authors' reference code, on purpose:
+
+* IoU clamps the intersection at zero. The reference multiplies the two overlap extents without
+  clamping, so two boxes apart on both axes get a *positive* "intersection" (two negative extents
+  multiply to a positive number) and can win the best-IoU assignment.
+* An object that overlaps no region at all keeps its name as a word (the reference leaves its bare id
+  in the text, which later needed a hand-written table of ids -> names).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NUM_REGIONS = 36
+GRID_SIZE = 4  # 4x4 grid: @1..@16
+
+# Punctuation split off words: kept as tokens (a clause boundary the decoder can learn) or dropped
+# (sentence ends carry nothing the model needs).
+PUNCTUATION_KEPT = frozenset(",;:")
+PUNCTUATION_DROPPED = frozenset(".?!")
+
+# Token kinds produced by tokenize_raw.
+WORD, OBJECT, ABSENT, POSITION = "word", "object", "absent", "position"
+
+
+class GroundingError(ValueError):
+    """A raw explanation that cannot be grounded (malformed reference, unknown object)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenizing the raw form
+
+
+def _words(text: str, out: list) -> None:
+    """Split plain text (no parentheses) into lower-cased words and punctuation tokens."""
+    for chunk in text.split():
+        # Peel punctuation off both ends; inner characters (apostrophes, hyphens) stay in the word.
+        start, end = 0, len(chunk)
+        leading = []
+        while start < end and (chunk[start] in PUNCTUATION_KEPT or chunk[start] in PUNCTUATION_DROPPED):
+            leading.append(chunk[start])
+            start += 1
+        trailing = []
+        while end > start and (chunk[end - 1] in PUNCTUATION_KEPT or chunk[end - 1] in PUNCTUATION_DROPPED):
+            trailing.append(chunk[end - 1])
+            end -= 1
+        for mark in leading:
+            if mark in PUNCTUATION_KEPT:
+                out.append((WORD, mark))
+        if end > start:
+            out.append((WORD, chunk[start:end].lower()))
+        for mark in reversed(trailing):
+            if mark in PUNCTUATION_KEPT:
+                out.append((WORD, mark))
+
+
+def _reference(inside: str) -> tuple:
+    """Classify the text between a pair of parentheses."""
+    if inside.startswith("obj:"):
+        ids = tuple(part.strip() for part in inside[4:].split(",") if part.strip())
+        if not ids:
+            raise GroundingError(f"object reference '({inside})' has no id")
+        return (OBJECT, ids)
+    if inside.startswith("obj*:"):
+        name = inside[5:].strip()
+        if not name:
+            raise GroundingError(f"absent-object reference '({inside})' has no name")
+        return (ABSENT, name.lower())
+    parts = inside.split(",")
+    if len(parts) == 2:
+        try:
+            x, y = float(parts[0]), float(parts[1])
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(x) and math.isfinite(y):
+                return (POSITION, (x, y))
+    raise GroundingError(f"unrecognised reference '({inside})'")
+
+
+def tokenize_raw(explanation: str) -> list[tuple]:
+    """Scan a raw explanation once, left to right, into ``(kind, value)`` tokens.
+
+    ``("word", "table")``, ``("object", ("123", ...))``, ``("absent", "cat")``, ``("position", (x, y))``.
+    Text between references is split on whitespace with punctuation peeled off; each parenthesised
+    reference is classified once. Nothing is rewritten with string replacements.
+    """
+    if not isinstance(explanation, str):
+        raise GroundingError(f"explanation is a {type(explanation).__name__}, not a string")
+    tokens: list[tuple] = []
+    position, length = 0, len(explanation)
+    while position < length:
+        opening = explanation.find("(", position)
+        segment = explanation[position:] if opening < 0 else explanation[position:opening]
+        if ")" in segment:
+            raise GroundingError(f"unbalanced ')' after character {position}")
+        _words(segment, tokens)
+        if opening < 0:
+            break
+        closing = explanation.find(")", opening + 1)
+        if closing < 0:
+            raise GroundingError(f"unclosed '(' at character {opening}")
+        nested = explanation.find("(", opening + 1, closing)
+        if nested >= 0:
+            raise GroundingError(f"nested '(' at character {nested}")
+        tokens.append(_reference(explanation[opening + 1 : closing].strip()))
+        position = closing + 1
+    return tokens
+
+
+# ----------------------------------------------------------------------------------------------
+# Geometry
+
+
+def grid_cell(x: float, y: float) -> int:
+    """The 4x4 grid cell (1..16, row-major from the top-left) of a normalised position.
+
+    column = ceil(x * 4) clamped to 1..4 (so x <= 0.25 is column 1, x = 0 too); row likewise.
+    """
+    column = min(max(math.ceil(x * GRID_SIZE), 1), GRID_SIZE)
+    row = min(max(math.ceil(y * GRID_SIZE), 1), GRID_SIZE)
+    return (row - 1) * GRID_SIZE + column
+
+
+def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``boxes_a`` (M, 4) with every box in ``boxes_b`` (K, 4): (M, K) float64.
+
+    Boxes are x1, y1, x2, y2. The overlap extents are clamped at zero before multiplying, so boxes
+    apart on both axes get IoU 0 (the reference code's bug gives them a positive value). Degenerate
+    pairs (union area 0) get IoU 0.
+    """
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    width = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    height = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    intersection = np.clip(width, 0.0, None) * np.clip(height, 0.0, None)  # (M, K)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0.0, None) * np.clip(a[:, 3] - a[:, 1], 0.0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0.0, None) * np.clip(b[:, 3] - b[:, 1], 0.0, None)
+    union = area_a[:, None] + area_b[None, :] - intersection
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, intersection / np.where(union > 0, union, 1.0), 0.0)
+
+
+def union_iou(boxes_a, boxes_b) -> float:
+    """IoU between the union of the boxes in ``boxes_a`` and the union of those in ``boxes_b``.
+
+    Exact: the plane is cut along every box edge into cells, each cell is inside a union or not, and
+    areas are summed. Either set empty gives 0.
+    """
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    both = np.concatenate([a, b])
+    xs = np.unique(np.concatenate([both[:, 0], both[:, 2]]))
+    ys = np.unique(np.concatenate([both[:, 1], both[:, 3]]))
+    if len(xs) < 2 or len(ys) < 2:
+        return 0.0
+    centre_x = (xs[:-1] + xs[1:]) / 2  # (X,)
+    centre_y = (ys[:-1] + ys[1:]) / 2  # (Y,)
+    cell_area = np.diff(xs)[:, None] * np.diff(ys)[None, :]  # (X, Y)
+
+    def covered(boxes: np.ndarray) -> np.ndarray:
+        inside_x = (boxes[:, None, 0] <= centre_x) & (centre_x <= boxes[:, None, 2])  # (n, X)
+        inside_y = (boxes[:, None, 1] <= centre_y) & (centre_y <= boxes[:, None, 3])  # (n, Y)
+        return (inside_x[:, :, None] & inside_y[:, None, :]).any(axis=0)  # (X, Y)
+
+    cover_a, cover_b = covered(a), covered(b)
+    union = float((cell_area * (cover_a | cover_b)).sum())
+    return float((cell_area * (cover_a & cover_b)).sum()) / union if union > 0 else 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# Grounding one explanation
+
+
+@dataclass
+class ImageGrounding:
+    """Best region per scene object of one image, computed once for all its objects (vectorised).
+
+    ``scene_objects``: object id -> object with ``.box`` (x1, y1, x2, y2 pixels) and ``.name``.
+    ``region_boxes``: (36, 4) detector boxes in the same pixel frame.
+    """
+
+    scene_objects: dict
+    region_boxes: np.ndarray
+    best_region: dict = field(init=False)  # object id -> region k, or -1 when it overlaps none
+    best_iou: dict = field(init=False)  # object id -> IoU of that region
+
+    def __post_init__(self) -> None:
+        ids = list(self.scene_objects)
+        self.best_region, self.best_iou = {}, {}
+        if not ids:
+            return
+        object_boxes = np.array([self.scene_objects[i].box for i in ids], dtype=np.float64)
+        ious = iou_matrix(object_boxes, self.region_boxes)  # (objects, regions)
+        best = ious.argmax(axis=1)
+        best_values = ious[np.arange(len(ids)), best]
+        for object_id, region, value in zip(ids, best.tolist(), best_values.tolist()):
+            self.best_region[object_id] = region if value > 0 else -1
+            self.best_iou[object_id] = value
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """One explanation, converted: tokens for the model and the grounding record for evaluation."""
+
+    tokens: tuple[str, ...]
+    objects: tuple[str, ...]  # distinct referenced object ids, first-mention order
+    boxes: tuple[tuple[float, float, float, float], ...]  # their boxes, x1 y1 x2 y2 pixels
+    regions: tuple[int, ...]  # region chosen for each object, -1 when none overlaps it
+    upper_bound: float
+
+    @property
+    def converted(self) -> str:
+        return " ".join(self.tokens)
+
+    def record(self) -> dict:
+        """The ``grounding_{split}.json`` entry (docs/contracts.md)."""
+        return {
+            "objects": list(self.objects),
+            "boxes": [[round(v, 2) for v in box] for box in self.boxes],
+            "regions": list(self.regions),
+            "upper_bound": round(self.upper_bound, 6),
+        }
+
+
+def ground(explanation: str, image: ImageGrounding, *, image_id: str = "?") -> Grounded:
+    """Convert one raw explanation with the regions of its image (see the module docstring)."""
+    tokens: list[str] = []
+    objects: list[str] = []
+    seen: set[str] = set()
+    for kind, value in tokenize_raw(explanation):
+        if kind == WORD:
+            tokens.append(value)
+        elif kind == OBJECT:
+            for object_id in value:
+                region = image.best_region.get(object_id)
+                if region is None:
+                    raise GroundingError(f"explanation refers to object {object_id}, "
+                                         f"which is not in scene graph {image_id}")
+                if region >= 0:
+                    tokens.append(f"#{region}")
+                else:
+                    tokens.extend(image.scene_objects[object_id].name.lower().split())
+                if object_id not in seen:
+                    seen.add(object_id)
+                    objects.append(object_id)
+        elif kind == ABSENT:
+            tokens.extend(value.split())
+        else:  # POSITION
+            tokens.append(f"@{grid_cell(*value)}")
+    regions = tuple(image.best_region[o] for o in objects)
+    boxes = tuple(tuple(float(v) for v in image.scene_objects[o].box) for o in objects)
+    chosen = sorted({r for r in regions if r >= 0})
+    if not objects or not chosen:
+        upper_bound = 0.0
+    elif len(objects) == 1 and len(chosen) == 1:
+        upper_bound = image.best_iou[objects[0]]  # one box against one box: the IoU already computed
+    else:
+        upper_bound = union_iou(image.region_boxes[chosen], np.array(boxes))
+    return Grounded(tuple(tokens), tuple(objects), boxes, regions, float(upper_bound))

@@ -1,0 +1,101 @@
+"""Grounding: tokenizer, IoU (hand-computed), grid cells at edges, upper bound, conversion."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from rexlib.grounding import (
+    ABSENT, OBJECT, POSITION, WORD, GroundingError, ImageGrounding, ground, grid_cell, iou_matrix,
+    tokenize_raw, union_iou,
+)
+
+
+def test_iou_hand_computed():
+    # 10x10 box and a 10x10 box shifted by 5 on x: intersection 5*10=50, union 150.
+    assert iou_matrix([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0] == pytest.approx(50 / 150)
+    # Contained: 4x4 inside 10x10 -> 16/100.
+    assert iou_matrix([[0, 0, 10, 10]], [[2, 2, 6, 6]])[0, 0] == pytest.approx(0.16)
+    # Identical boxes.
+    assert iou_matrix([[1, 2, 3, 4]], [[1, 2, 3, 4]])[0, 0] == pytest.approx(1.0)
+
+
+def test_iou_non_overlapping_is_zero_not_positive():
+    # Apart on both axes: the unclamped reference formula gives (10-20)*(10-20)=100 > 0 "intersection"
+    # and IoU 100/(100+100-100) = 1.0. Clamped, it is 0.
+    a, b = [0, 0, 10, 10], [20, 20, 30, 30]
+    unclamped = (min(a[2], b[2]) - max(a[0], b[0])) * (min(a[3], b[3]) - max(a[1], b[1]))
+    assert unclamped > 0  # the reference's bug, reproduced by hand
+    assert iou_matrix([a], [b])[0, 0] == 0.0
+    # Apart on one axis only (negative times positive) and touching edges: 0 too.
+    assert iou_matrix([a], [[20, 0, 30, 10]])[0, 0] == 0.0
+    assert iou_matrix([a], [[10, 0, 20, 10]])[0, 0] == 0.0
+    # Zero-area boxes never divide by zero.
+    assert iou_matrix([[5, 5, 5, 5]], [[5, 5, 5, 5]])[0, 0] == 0.0
+
+
+def test_iou_matrix_shape():
+    assert iou_matrix(np.zeros((3, 4)), np.ones((36, 4))).shape == (3, 36)
+
+
+@pytest.mark.parametrize("x, y, cell", [
+    (0.0, 0.0, 1), (0.25, 0.25, 1), (0.2501, 0.0, 2), (0.5, 0.0, 2), (0.75, 0.0, 3), (0.76, 0.0, 4),
+    (1.0, 0.0, 4), (0.0, 1.0, 13), (1.0, 1.0, 16), (0.3, 0.6, 10), (-0.2, 1.7, 13),
+])
+def test_grid_cells(x, y, cell):
+    assert grid_cell(x, y) == cell
+
+
+def test_union_iou():
+    # One box against one box is the plain IoU.
+    assert union_iou([[0, 0, 10, 10]], [[5, 0, 15, 10]]) == pytest.approx(50 / 150)
+    # Two touching halves together equal the whole box.
+    assert union_iou([[0, 0, 5, 10], [5, 0, 10, 10]], [[0, 0, 10, 10]]) == pytest.approx(1.0)
+    # Overlapping predicted boxes are not counted twice: union area 150, target [0,10]x[0,10] -> 100/150.
+    assert union_iou([[0, 0, 10, 10], [5, 0, 15, 10]], [[0, 0, 10, 10]]) == pytest.approx(100 / 150)
+    # Two separate targets, one found exactly: 100 / 200.
+    assert union_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [50, 50, 60, 60]]) == pytest.approx(0.5)
+    assert union_iou([], [[0, 0, 1, 1]]) == 0.0
+
+
+def test_tokenize_scans_references_and_punctuation():
+    tokens = tokenize_raw("The (obj:12) is on the left of the (obj*:tennis racket), so the answer is (0.1,0.9).")
+    assert tokens == [
+        (WORD, "the"), (OBJECT, ("12",)), (WORD, "is"), (WORD, "on"), (WORD, "the"), (WORD, "left"),
+        (WORD, "of"), (WORD, "the"), (ABSENT, "tennis racket"), (WORD, ","), (WORD, "so"), (WORD, "the"),
+        (WORD, "answer"), (WORD, "is"), (POSITION, (0.1, 0.9)),
+    ]
+    assert tokenize_raw("(obj:1,2) are red")[0] == (OBJECT, ("1", "2"))
+
+
+@pytest.mark.parametrize("text", ["the (obj:1 is", "the obj:1) is", "a (foo) b", "(obj:)", "((obj:1))"])
+def test_tokenize_rejects_malformed(text):
+    with pytest.raises(GroundingError):
+        tokenize_raw(text)
+
+
+def _scene(**objects):
+    return {object_id: SimpleNamespace(name=name, box=box) for object_id, (name, box) in objects.items()}
+
+
+def test_ground_converts_and_records():
+    regions = np.zeros((36, 4), np.float32)
+    regions[3] = [0, 0, 10, 10]
+    regions[7] = [50, 50, 70, 70]
+    regions[8] = [40, 40, 60, 60]
+    objects = _scene(a=("cup", (0, 0, 10, 12)), b=("table", (50, 50, 70, 70)), c=("cat", (200, 200, 210, 210)))
+    image = ImageGrounding(objects, regions)
+    grounded = ground("the (obj:a) is on the (obj:b) , not the (obj*:plate) at (0.9,0.1)", image)
+    assert grounded.converted == "the #3 is on the #7 , not the plate at @4"
+    assert grounded.objects == ("a", "b")
+    assert grounded.regions == (3, 7)
+    # union of regions #3 #7 vs union of objects a b: intersection 100+400, union 120+400
+    assert grounded.upper_bound == pytest.approx(500 / 520)
+    assert grounded.record()["regions"] == [3, 7]
+    # An object overlapping no region keeps its name and region -1.
+    lonely = ground("the (obj:c) is black", image)
+    assert lonely.converted == "the cat is black" and lonely.regions == (-1,) and lonely.upper_bound == 0.0
+    # A single object uses its best IoU directly.
+    assert ground("the (obj:a)", image).upper_bound == pytest.approx(100 / 120)
+    with pytest.raises(GroundingError, match="object zz"):
+        ground("the (obj:zz)", image, image_id="img1")
