@@ -1,0 +1,531 @@
+"""Checkpoint × split -> predictions and every metric: ``python -m rexlib evaluate --run DIR``.
+
+Two halves, kept apart so notebooks and tests can use the second without a model:
+
+* ``decode_split`` runs a trained model over a split (greedy, or beam search when ``beam_size > 1``)
+  and returns question id -> predicted explanation tokens and answer.
+* ``compute_metrics`` scores such predictions against the dataset's ground-truth files: caption
+  metrics of the explanation (``converted_explanation_{split}.json``), the grounding score
+  (``grounding_{split}.json`` plus the detector boxes of the ``regions.h5`` named in ``dataset.json``),
+  attribute recall, answer accuracy overall / per type / per operation family (``{split}.h5``) and
+  GQA-OOD all / head / tail accuracy.
+
+``evaluate_run`` does both and writes ``predictions_{split}.json`` and ``metrics_{split}.json`` into the
+run folder, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from rexlib.metrics.answers import answer_accuracy, correctness, ood_accuracy, ood_question_ids
+from rexlib.metrics.attributes import attribute_recall
+from rexlib.metrics.captions import caption_scores
+from rexlib.metrics.grounding import GROUNDING_MODES, grounding_score
+
+# Explanation vocabulary ids fixed by docs/contracts.md.
+PAD_ID, START_ID, END_ID = 0, 1, 2
+ATTRIBUTE_TABLE_FILE = "attribute_categories.json"
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def read_json(path: str | Path) -> Any:
+    """Load a json file; a missing or broken file is an error that names it."""
+    path = Path(path)
+    try:
+        with path.open() as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid json ({error})") from error
+
+
+def write_json_atomic(path: str | Path, content: Any) -> None:
+    """Write json to a temporary file beside ``path``, then rename it over ``path`` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(content, stream, indent=1, sort_keys=False)
+            stream.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _strings(dataset: h5py.Dataset) -> list[str]:
+    return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in dataset[()]]
+
+
+@dataclass
+class SplitTruth:
+    """What ``{split}.h5`` and ``vocab.json`` say about each question of a split."""
+
+    question_ids: list[str]
+    row_of: dict[str, int]  # question id -> row in {split}.h5
+    image_index: np.ndarray  # (N,) row in regions.h5
+    answers: dict[str, str | None]  # None: the answer is not in the answer vocabulary
+    types: dict[str, dict[str, str]]
+    families: dict[str, str]
+
+
+def load_split_truth(data_dir: str | Path, split: str) -> SplitTruth:
+    """Read question ids, answers, types and families of ``split`` from ``DATA/{split}.h5``."""
+    data_dir = Path(data_dir)
+    answer_vocabulary = read_json(data_dir / "vocab.json").get("answer")
+    if not isinstance(answer_vocabulary, list):
+        raise ValueError(f"{data_dir / 'vocab.json'}: no 'answer' list")  # noqa: TRY004 - a bad file
+    path = data_dir / f"{split}.h5"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (is '{split}' a built split?)")
+    with h5py.File(path, "r") as store:
+        missing = [
+            key
+            for key in ("question_ids", "image_index", "answers", "types_structural", "types_semantic")
+            if key not in store
+        ]
+        if missing:
+            raise ValueError(f"{path}: missing datasets {', '.join(missing)}")
+        question_ids = _strings(store["question_ids"])
+        image_index = np.asarray(store["image_index"][()], dtype=np.int64)
+        answer_ids = np.asarray(store["answers"][()], dtype=np.int64)
+        kinds = {
+            kind: _strings(store[f"types_{kind}"])
+            for kind in ("structural", "semantic", "detailed")
+            if f"types_{kind}" in store
+        }
+        families = _strings(store["families"]) if "families" in store else [""] * len(question_ids)
+    answers: dict[str, str | None] = {}
+    for question_id, answer_id in zip(question_ids, answer_ids):
+        if answer_id >= len(answer_vocabulary):
+            raise ValueError(f"{path}: question {question_id}: answer id {answer_id} outside vocab.json")
+        answers[question_id] = answer_vocabulary[answer_id] if answer_id >= 0 else None
+    return SplitTruth(
+        question_ids=question_ids,
+        row_of={question_id: row for row, question_id in enumerate(question_ids)},
+        image_index=image_index,
+        answers=answers,
+        types={
+            qid: {kind: values[row] for kind, values in kinds.items()} for row, qid in enumerate(question_ids)
+        },
+        families=dict(zip(question_ids, families)),
+    )
+
+
+def regions_path(data_dir: str | Path) -> Path:
+    """The regions.h5 named by ``DATA/dataset.json`` (relative to DATA, or absolute)."""
+    data_dir = Path(data_dir)
+    manifest = read_json(data_dir / "dataset.json")
+    if "regions" not in manifest:
+        raise ValueError(f"{data_dir / 'dataset.json'}: no 'regions' entry")
+    path = Path(manifest["regions"])
+    return path if path.is_absolute() else data_dir / path
+
+
+def load_attribute_table(data_dir: str | Path) -> dict[str, str] | None:
+    """Attribute value -> category for the dataset, or ``None`` when there is none to be had.
+
+    ``DATA/attribute_categories.json`` when present (the way to plug in GQA's own tables); else, for a
+    dataset built from the embedded world (``dataset.json``'s ``source`` mentions "world"), the world's
+    ontology. Real GQA without a table gets ``None``: a partial table would give misleading recalls.
+    """
+    data_dir = Path(data_dir)
+    path = data_dir / ATTRIBUTE_TABLE_FILE
+    if not path.is_file():
+        manifest_path = data_dir / "dataset.json"
+        source = str(read_json(manifest_path).get("source", "")) if manifest_path.is_file() else ""
+        if "world" in source.lower():
+            from rexlib.world.ontology import CATEGORY_OF_VALUE
+
+            return dict(CATEGORY_OF_VALUE)
+        return None
+    table = read_json(path)
+    if not isinstance(table, dict) or not all(isinstance(value, str) for value in table.values()):
+        raise ValueError(f"{path}: expected a json object attribute value -> category name")
+    return table
+
+
+# -------------------------------------------------------------------------------------------- metrics
+
+
+def _explanation_references(data_dir: Path, split: str) -> dict[str, list[str]]:
+    path = data_dir / f"converted_explanation_{split}.json"
+    content = read_json(path)
+    references = {}
+    for question_id, value in content.items():
+        if isinstance(value, str):
+            references[question_id] = [value]
+        elif isinstance(value, list) and all(isinstance(text, str) for text in value):
+            references[question_id] = value
+        else:
+            raise ValueError(
+                f"{path}: question {question_id}: expected a token string, got {type(value).__name__}"
+            )
+    return references
+
+
+def _check_predictions(predictions: dict[str, dict]) -> None:
+    for question_id, prediction in predictions.items():
+        if not isinstance(prediction, dict) or not {"explanation", "answer"} <= set(prediction):
+            raise ValueError(f"question {question_id}: a prediction needs 'explanation' and 'answer'")
+
+
+def compute_metrics(
+    predictions: dict[str, dict],
+    data_dir: str | Path,
+    split: str = "val",
+    *,
+    grounding_mode: str = "union",
+    attribute_categories: dict[str, str] | None = None,
+    ood_dir: str | Path | None = None,
+    alpha: float = 0.2,
+    include_meteor: bool = True,
+    include_spice: bool = True,
+    empty_predictions: str = "penalize",
+) -> dict:
+    """Every metric for ``predictions`` (question id -> {"explanation": tokens, "answer": str}).
+
+    Args:
+        data_dir: a GQA-REX dataset folder (``dataset.json``, ``vocab.json``, ``{split}.h5``,
+            ``converted_explanation_{split}.json``, ``grounding_{split}.json``).
+        grounding_mode: ``"union"`` (every ground-truth box) or ``"reference"`` (the authors' code:
+            last box only); see ``rexlib.metrics.grounding``.
+        attribute_categories: attribute value -> category; default ``DATA/attribute_categories.json``.
+            Without a table, attribute recall is reported as unavailable.
+        ood_dir: folder with GQA-OOD's question-id files for ``split``; also searched: ``DATA/ood`` and
+            ``DATA``. Without them head / tail are derived by GQA-OOD's rule (``rexlib.metrics.answers``).
+        alpha: GQA-OOD's head / tail margin.
+        empty_predictions: see ``rexlib.metrics.captions.caption_scores``.
+    """
+    data_dir = Path(data_dir)
+    _check_predictions(predictions)
+    truth = load_split_truth(data_dir, split)
+    unknown = [question_id for question_id in predictions if question_id not in truth.row_of]
+    if unknown:
+        raise ValueError(
+            f"{data_dir / f'{split}.h5'}: question {unknown[0]} is predicted but not in the split "
+            f"({len(unknown)} such questions)"
+        )
+    explanations = {question_id: prediction["explanation"] for question_id, prediction in predictions.items()}
+    answers = {question_id: prediction["answer"] for question_id, prediction in predictions.items()}
+
+    references = _explanation_references(data_dir, split)
+    missing_reference = [question_id for question_id in predictions if question_id not in references]
+    if missing_reference:
+        raise ValueError(
+            f"{data_dir / f'converted_explanation_{split}.json'}: no reference explanation for question "
+            f"{missing_reference[0]} ({len(missing_reference)} such questions)"
+        )
+    captions = caption_scores(
+        references,
+        explanations,
+        empty_predictions=empty_predictions,
+        include_meteor=include_meteor,
+        include_spice=include_spice,
+    )
+
+    grounding_truth = read_json(data_dir / f"grounding_{split}.json")
+    with h5py.File(regions_path(data_dir), "r") as regions:
+        boxes = np.asarray(regions["boxes"][()], dtype=np.float64)  # (images, regions, 4) pixels
+        sizes = np.asarray(regions["sizes"][()], dtype=np.float64)  # (images, 2) width, height
+    image_of = {question_id: int(truth.image_index[truth.row_of[question_id]]) for question_id in predictions}
+    for question_id, image in image_of.items():
+        if not 0 <= image < len(boxes):
+            raise ValueError(
+                f"{data_dir / f'{split}.h5'}: question {question_id}: image_index {image} outside regions.h5"
+            )
+    grounding = grounding_score(
+        explanations,
+        grounding_truth,
+        lambda question_id: boxes[image_of[question_id]],
+        lambda question_id: tuple(sizes[image_of[question_id]]),
+        mode=grounding_mode,
+    )
+
+    table = attribute_categories if attribute_categories is not None else load_attribute_table(data_dir)
+    if table is None:
+        attributes = {
+            "status": f"unavailable: no attribute value -> category table (pass attribute_categories "
+            f"or write {data_dir / ATTRIBUTE_TABLE_FILE})"
+        }
+    else:
+        attributes = attribute_recall({qid: refs[0] for qid, refs in references.items()}, explanations, table)
+        attributes["status"] = "computed"
+
+    answer_truth = {question_id: truth.answers[question_id] for question_id in predictions}
+    accuracy = answer_accuracy(
+        answers,
+        answer_truth,
+        {question_id: truth.types[question_id] for question_id in predictions},
+        {question_id: truth.families[question_id] for question_id in predictions},
+    )
+    folders = [folder for folder in (ood_dir, data_dir / "ood", data_dir) if folder is not None]
+    groups = {question_id: truth.types[question_id].get("detailed", "") for question_id in predictions}
+    splits, source = ood_question_ids(split, answer_truth, groups, folders, alpha)
+    ood = {"source": source, **ood_accuracy(correctness(answers, answer_truth), splits)}
+
+    return {
+        "split": split,
+        "questions": len(predictions),
+        "captions": captions,
+        "grounding": grounding,
+        "attributes": attributes,
+        "accuracy": accuracy,
+        "ood": ood,
+        "spice": captions["SPICE_status"],
+    }
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_table(metrics: dict) -> str:
+    """A compact, fixed-width summary of ``compute_metrics``'s result."""
+    captions, grounding, accuracy = metrics["captions"], metrics["grounding"], metrics["accuracy"]
+    lines = [f"split {metrics['split']}: {metrics['questions']} questions"]
+    names = ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
+    lines.append("explanation  " + "  ".join(f"{name} {_number(captions[name])}" for name in names))
+    if captions["SPICE"] is None:
+        lines.append(f"             SPICE {captions['SPICE_status']}")
+    if captions["empty_predictions"]:
+        lines.append(f"             {captions['empty_predictions']} empty predictions scored 0")
+    lines.append(
+        f"grounding    {_number(grounding['score'])} ({grounding['mode']}, {grounding['questions']} questions, "
+        f"{grounding['excluded_upper_bound_zero']} with upper bound 0 left out)"
+    )
+    attributes = metrics["attributes"]
+    if attributes.get("status") == "computed":
+        parts = [
+            f"{category} {_number(value, 1)}"
+            for category, value in attributes["per_category"].items()
+            if value is not None
+        ]
+        lines.append(f"attributes   overall {_number(attributes['overall'])}  " + "  ".join(parts))
+    else:
+        lines.append(f"attributes   {attributes['status']}")
+    lines.append(f"accuracy     overall {_number(accuracy['overall'])}")
+    for kind in ("structural", "semantic"):
+        parts = [f"{name} {_number(value['accuracy'], 1)}" for name, value in accuracy.get(kind, {}).items()]
+        lines.append(f"  {kind:<11}" + "  ".join(parts))
+    if accuracy.get("families"):
+        parts = [f"{name} {_number(value['accuracy'], 1)}" for name, value in accuracy["families"].items()]
+        lines.append("  families   " + "  ".join(parts))
+    ood = metrics["ood"]
+    parts = [
+        f"{part} {_number(ood[part]['accuracy'])} ({ood[part]['questions']})"
+        for part in ("all", "head", "tail")
+    ]
+    lines.append("OOD          " + "  ".join(parts) + f"   [{ood['source']}]")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- decoding
+
+
+def _config_value(config: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(config, dict) and config.get(name) is not None:
+            return config[name]
+        if getattr(config, name, None) is not None:
+            return getattr(config, name)
+    return None
+
+
+def tokens_to_text(token_ids: list[int], explanation_vocabulary: list[str]) -> str:
+    """Token ids -> space-separated explanation tokens, stopping at ``<end>`` or padding."""
+    words = []
+    for token_id in token_ids:
+        if token_id in (END_ID, PAD_ID):
+            break
+        if token_id == START_ID:
+            continue
+        words.append(
+            explanation_vocabulary[token_id] if 0 <= token_id < len(explanation_vocabulary) else "<unk>"
+        )
+    return " ".join(words)
+
+
+def decode_split(
+    model: Any,
+    data_dir: str | Path,
+    split: str = "val",
+    *,
+    vocab: dict | None = None,
+    tokenizer: Any = None,
+    beam_size: int = 1,
+    batch_size: int = 64,
+    max_length: int | None = None,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Run ``model`` over every question of ``split``: question id -> {"explanation", "answer"}.
+
+    Greedy decoding when ``beam_size == 1``, else beam search (``rexlib.decode``). The batches come
+    from ``rexlib.data.REXDataset`` / ``collate``; tensors go to the model's device.
+
+    Args:
+        vocab: the vocabularies the model was trained with (``load_run``'s third value); default the
+            dataset's ``vocab.json``. Token and answer ids are read back through it.
+        tokenizer: the BERT tokenizer of a pretrained backbone (``rexlib.train.question_tokenizer``).
+        max_length: explanation words before ``<end>``; default the model's, else ``dataset.json``'s.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from rexlib.data import REXDataset, collate
+    from rexlib.decode import beam_search, greedy
+
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, not {beam_size}")
+    data_dir = Path(data_dir)
+    vocabulary = vocab if vocab is not None else read_json(data_dir / "vocab.json")
+    explanation_vocabulary, answer_vocabulary = vocabulary["explanation"], vocabulary["answer"]
+    if max_length is None:
+        max_length = _config_value(getattr(model, "config", None), "max_explanation_length")
+    if max_length is None:
+        max_length = read_json(data_dir / "dataset.json").get("max_explanation_length", 12)
+    with h5py.File(data_dir / f"{split}.h5", "r") as store:
+        question_ids = _strings(store["question_ids"])
+    dataset = REXDataset(data_dir, split, tokenizer=tokenizer)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    device = next(model.parameters()).device
+    model.eval()
+    predictions: dict[str, dict] = {}
+    with torch.no_grad():
+        for batch in tqdm(loader, desc=f"decode {split}", disable=not progress):
+            batch = {
+                key: value.to(device) if torch.is_tensor(value) else value for key, value in batch.items()
+            }
+            if beam_size == 1:
+                tokens, answer_logits = greedy(model, batch, max_length=int(max_length))
+            else:
+                tokens, answer_logits = beam_search(
+                    model, batch, beam_size=beam_size, max_length=int(max_length)
+                )
+            answer_ids = answer_logits.argmax(dim=-1).tolist()
+            for row, token_ids, answer_id in zip(batch["index"].tolist(), tokens.tolist(), answer_ids):
+                predictions[question_ids[row]] = {
+                    "explanation": tokens_to_text(token_ids, explanation_vocabulary),
+                    "answer": answer_vocabulary[answer_id],
+                }
+    if len(predictions) != len(question_ids):
+        raise RuntimeError(f"decoded {len(predictions)} of the {len(question_ids)} questions of {split}")
+    return predictions
+
+
+def resolve_data_dir(run_dir: str | Path, data_dir: str | Path | None, config: Any = None) -> Path:
+    """``data_dir`` if given, else the dataset the run was trained on (its config's ``data_dir``)."""
+    if data_dir is not None:
+        return Path(data_dir)
+    if config is None:
+        config_path = Path(run_dir) / "config.json"
+        config = read_json(config_path) if config_path.is_file() else {}
+    found = _config_value(config, "data_dir", "data")
+    if found is None:
+        raise ValueError(f"{run_dir}: the run's config names no data_dir; pass --data DIR")
+    return Path(found)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data_dir: str | Path | None = None,
+    split: str = "val",
+    beam_size: int = 1,
+    batch_size: int = 64,
+    *,
+    which: str = "best",
+    grounding_mode: str = "union",
+    attribute_categories: dict[str, str] | None = None,
+    ood_dir: str | Path | None = None,
+    include_meteor: bool = True,
+    include_spice: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Decode ``split`` with the run's checkpoint, score it, and write both files into ``run_dir``.
+
+    Writes ``predictions_{split}.json`` (question id -> {"explanation", "answer", "answer_gt",
+    "explanation_gt"}) and ``metrics_{split}.json``; returns the metrics.
+    """
+    from rexlib.train import load_run
+
+    run_dir = Path(run_dir)
+    model, config, _vocab = load_run(run_dir, which=which)
+    data_dir = resolve_data_dir(run_dir, data_dir, config)
+    predictions = decode_split(
+        model, data_dir, split, beam_size=beam_size, batch_size=batch_size, progress=progress
+    )
+    metrics = compute_metrics(
+        predictions,
+        data_dir,
+        split,
+        grounding_mode=grounding_mode,
+        attribute_categories=attribute_categories,
+        ood_dir=ood_dir,
+        include_meteor=include_meteor,
+        include_spice=include_spice,
+    )
+    metrics["decoding"] = {"beam_size": beam_size, "checkpoint": which, "data_dir": str(data_dir)}
+    truth = load_split_truth(data_dir, split)
+    references = _explanation_references(data_dir, split)
+    for question_id, prediction in predictions.items():
+        prediction["answer_gt"] = truth.answers[question_id]
+        prediction["explanation_gt"] = references[question_id][0]
+    write_json_atomic(run_dir / f"predictions_{split}.json", predictions)
+    write_json_atomic(run_dir / f"metrics_{split}.json", metrics)
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, help="run folder (config.json, checkpoint_best.pt, ...)")
+    parser.add_argument("--data", default=None, help="GQA-REX dataset folder (default: the run's config)")
+    parser.add_argument("--split", default="val", help="split to evaluate (default: val)")
+    parser.add_argument("--beam", type=int, default=1, help="beam size; 1 decodes greedily (default: 1)")
+    parser.add_argument("--batch-size", type=int, default=64, help="questions per batch (default: 64)")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint")
+    parser.add_argument(
+        "--grounding-mode",
+        choices=GROUNDING_MODES,
+        default="union",
+        help="union: every ground-truth box (default); reference: the authors' last-box-only score",
+    )
+    parser.add_argument("--attributes", default=None, help="json attribute value -> category table")
+    parser.add_argument("--ood-dir", default=None, help="folder with GQA-OOD question-id files")
+    parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the java start)")
+    parser.add_argument("--no-spice", action="store_true", help="skip SPICE even when its jars are present")
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics = evaluate_run(
+        args.run,
+        args.data,
+        args.split,
+        args.beam,
+        args.batch_size,
+        which=args.checkpoint,
+        grounding_mode=args.grounding_mode,
+        attribute_categories=read_json(args.attributes) if args.attributes else None,
+        ood_dir=args.ood_dir,
+        include_meteor=not args.no_meteor,
+        include_spice=not args.no_spice,
+    )
+    print(format_table(metrics))
+    print(f"wrote {Path(args.run) / f'predictions_{args.split}.json'} and metrics_{args.split}.json")
+    return 0
