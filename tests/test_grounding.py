@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from rexlib.grounding import (
-    ABSENT, OBJECT, POSITION, WORD, GroundingError, ImageGrounding, ground, grid_cell, iou_matrix,
-    tokenize_raw, union_iou,
+    ABSENT,
+    OBJECT,
+    POSITION,
+    WORD,
+    GroundingError,
+    ImageGrounding,
+    grid_cell,
+    ground,
+    iou_matrix,
+    tokenize_raw,
+    union_iou,
 )
 
 

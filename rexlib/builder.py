@@ -1,0 +1,528 @@
+"""`python -m rexlib build`: GQA questions + scene graphs + regions.h5 -> the GQA-REX store.
+
+Per question: parse the program (tolerantly: a bad record is recorded, not fatal), execute it over the
+scene graph, compare the derived answer with GQA's, ground the raw explanation on the detector regions
+and convert it to tokens. Then build the vocabularies from the training split and write the store
+(docs/contracts.md).
+
+The build runs in two stages so it can be parallel, sharded and resumable with identical bytes:
+
+1. *process*: the questions of a split, in file order, are cut into fixed chunks; each chunk is
+   processed (in this process or in a forked worker) into a partial file
+   ``partial/{split}/chunk-NNNNN.pkl``. A rerun skips every chunk whose partial file exists (a
+   manifest of the input files' sizes and times guards against stale partials).
+2. *finalize*: the partial records are put back in file order (each carries its index in the file),
+   the vocabularies are built from train, and the json files, ``{split}.h5``, the build reports and
+   ``dataset.json`` are written.
+
+With ``--shard i/n`` only stage 1 runs, on the question ids whose crc32 is ``i-1`` modulo ``n``, into
+``DIR/shards/i-of-n/``; ``python -m rexlib merge --out DIR`` runs stage 2 over all shards. Because
+records are ordered by their index in the file, a merged build and an unsharded one are identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import pickle
+import shutil
+import sys
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rexlib import gqa
+from rexlib.grounding import GroundingError, ImageGrounding, ground
+from rexlib.store import (
+    MAX_EXPLANATION_LENGTH,
+    MAX_QUESTION_LENGTH,
+    Row,
+    encode_split,
+    read_json,
+    read_region_boxes,
+    write_dataset_json,
+    write_json,
+    write_split,
+)
+from rexlib.vocab import Vocabularies, build_vocabularies
+
+DEFAULT_SPLITS = ("train", "val", "testdev")
+CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
+PARTIAL_VERSION = 1  # bump when the partial record layout changes, so old partials are not reused
+
+# Kinds of skipped questions in the report.
+SKIP_PARSE, SKIP_SCENE, SKIP_REGIONS, SKIP_EXECUTION, SKIP_GROUNDING = (
+    "parse", "scene graph", "regions", "execution", "grounding")
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 1: processing chunks
+
+
+@dataclass
+class SplitInput:
+    """Everything the workers need for one split; set before forking so children inherit it."""
+
+    split: str
+    question_file: str
+    scene_file: str
+    items: list  # [(index in file, question id, raw record)] of this shard, file order
+    scene_records: dict  # image id -> raw scene graph record
+    regions: object  # store.RegionBoxes
+    executor: Callable
+    execution_error: type
+    # Per-process caches: parsed scene graphs and per-image groundings (filled lazily).
+    scenes: dict = field(default_factory=dict)
+    images: dict = field(default_factory=dict)
+
+
+_INPUTS: dict[str, SplitInput] = {}
+
+
+def _scene(data: SplitInput, image_id: str):
+    """Parsed scene graph of an image, or the reason it cannot be used (cached per process)."""
+    cached = data.scenes.get(image_id)
+    if cached is not None:
+        return cached
+    raw = data.scene_records.get(image_id)
+    if raw is None:
+        result = f"image {image_id} has no scene graph in {data.scene_file}"
+    else:
+        try:
+            result = gqa.parse_scene_graph(image_id, raw, file=data.scene_file)
+        except gqa.GQAError as error:
+            result = error.reason
+        else:
+            if not result.objects:
+                result = f"scene graph {image_id} is empty (no objects)"
+    if len(data.scenes) > 200_000:
+        data.scenes.clear()
+    data.scenes[image_id] = result
+    return result
+
+
+def _image_grounding(data: SplitInput, scene: gqa.SceneGraph, row: int) -> ImageGrounding:
+    cached = data.images.get(scene.image_id)
+    if cached is None:
+        if len(data.images) > 50_000:
+            data.images.clear()
+        cached = data.images[scene.image_id] = ImageGrounding(scene.objects, data.regions.boxes[row])
+    return cached
+
+
+def _families(program: Sequence[gqa.Step]) -> str:
+    """The program's operation families in first-use order, ``"select,relate,query"``."""
+    seen: dict[str, None] = {}
+    for step in program:
+        seen.setdefault(step.family, None)
+    return ",".join(seen)
+
+
+def _normalise(answer) -> str:
+    return str(answer).strip().lower() if answer is not None else ""
+
+
+def process_items(data: SplitInput, items: Sequence) -> dict:
+    """Process questions into records; never raises for one bad question.
+
+    Returns ``{"executed": [...], "skipped": [...]}``. An executed record is a tuple
+    ``(index, question id, image row, question, answer, types, families, operations, raw explanation,
+    tokens, grounding record, derived answer, agrees)``; a skipped one is ``(index, question id, file,
+    step, kind, reason)``.
+    """
+    executed, skipped = [], []
+    file, regions_row = data.question_file, data.regions.row
+    for index, question_id, raw in items:
+        image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
+        if image_id is None:
+            skipped.append((index, question_id, file, None, SKIP_PARSE, "record is not an object"))
+            continue
+        scene = _scene(data, image_id)
+        if isinstance(scene, str):
+            skipped.append((index, question_id, file, None, SKIP_SCENE, scene))
+            continue
+        row = regions_row.get(image_id)
+        if row is None:
+            skipped.append((index, question_id, file, None, SKIP_REGIONS,
+                            f"image {image_id} is not in {data.regions.path}"))
+            continue
+        try:
+            question = gqa.parse_question(question_id, raw, file=file, scene_graphs={image_id: scene})
+        except gqa.GQAError as error:
+            skipped.append((index, question_id, file, error.step, SKIP_PARSE, error.reason))
+            continue
+        try:
+            execution = data.executor(question, scene)
+        except data.execution_error as error:
+            skipped.append((index, question_id, file, getattr(error, "step", None), SKIP_EXECUTION,
+                            str(getattr(error, "reason", None) or error)))
+            continue
+        except Exception as error:  # noqa: BLE001 - a bug on one question must not stop the build
+            skipped.append((index, question_id, file, getattr(error, "step", None), SKIP_EXECUTION,
+                            f"executor raised {type(error).__name__}: {error}"))
+            continue
+        try:
+            grounded = ground(execution.explanation, _image_grounding(data, scene, row), image_id=image_id)
+        except GroundingError as error:
+            skipped.append((index, question_id, file, None, SKIP_GROUNDING, str(error)))
+            continue
+        derived = execution.answer
+        executed.append((
+            index, question_id, row, question.question, question.answer, dict(question.types),
+            _families(question.program), [step.operation for step in question.program],
+            execution.explanation, grounded.tokens, grounded.record(), derived,
+            _normalise(derived) == _normalise(question.answer),
+        ))
+    return {"executed": executed, "skipped": skipped}
+
+
+def _write_pickle(path: Path, value) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, path)
+
+
+def _run_chunk(task: tuple[str, int, int, int, str]) -> int:
+    """Worker entry: process items[start:stop] of a split and write the chunk's partial file."""
+    split, number, start, stop, path = task
+    data = _INPUTS[split]
+    _write_pickle(Path(path), process_items(data, data.items[start:stop]))
+    return number
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs and partial-file bookkeeping
+
+
+def _fingerprint(path: str | os.PathLike) -> list:
+    stat = os.stat(path)
+    return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def _read_questions(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as error:
+        raise gqa.GQAError(f"cannot read questions: {error.strerror}", file=str(path)) from None
+    except json.JSONDecodeError as error:
+        raise gqa.GQAError(f"bad json: {error}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise gqa.GQAError("file is not a JSON object keyed by question id", file=str(path))
+    return data
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"2/4"`` -> ``(2, 4)`` (1-based), validated."""
+    if text is None:
+        return None
+    try:
+        part, count = (int(value) for value in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected i/n, for example 1/4") from None
+    if count < 1 or not 1 <= part <= count:
+        raise ValueError(f"--shard {text!r}: need 1 <= i <= n")
+    return part, count
+
+
+def in_shard(question_id: str, shard: tuple[int, int] | None) -> bool:
+    """Stable across runs and machines: crc32 of the id, not Python's salted hash."""
+    return shard is None or zlib.crc32(question_id.encode("utf-8")) % shard[1] == shard[0] - 1
+
+
+def shard_dir(out_dir: str | os.PathLike, shard: tuple[int, int]) -> Path:
+    return Path(out_dir) / "shards" / f"{shard[0]}-of-{shard[1]}"
+
+
+def _prepare_partials(partial_dir: Path, manifest: dict) -> None:
+    """Keep the partials of an interrupted run only if they came from the same inputs and settings."""
+    manifest_path = partial_dir / "manifest.json"
+    if partial_dir.exists():
+        try:
+            previous = read_json(manifest_path)
+        except (OSError, ValueError):
+            previous = None
+        if previous != manifest:
+            shutil.rmtree(partial_dir)
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    if not manifest_path.exists():
+        write_json(manifest_path, manifest, indent=1)
+
+
+def process_split(split: str, gqa_dir, regions, work_dir: Path, *, workers: int = 1,
+                  shard: tuple[int, int] | None = None, chunk_size: int = CHUNK_SIZE,
+                  executor: Callable | None = None, execution_error: type | None = None,
+                  log=print) -> Path:
+    """Stage 1 for one split: write ``work_dir/partial/{split}/chunk-*.pkl``, then ``complete.json``."""
+    question_file, scene_file = gqa.split_files(gqa_dir, split)
+    for path in (question_file, scene_file):
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing (split {split!r} in {gqa_dir})")
+    partial_dir = work_dir / "partial" / split
+    manifest = {
+        "version": PARTIAL_VERSION, "split": split, "questions": _fingerprint(question_file),
+        "scene_graphs": _fingerprint(scene_file), "regions": _fingerprint(regions.path),
+        "chunk_size": chunk_size, "shard": list(shard) if shard else None,
+    }
+    _prepare_partials(partial_dir, manifest)
+    if (partial_dir / "complete.json").exists():
+        log(f"[{split}] already processed: {partial_dir}")
+        return partial_dir
+
+    started = time.perf_counter()
+    raw_questions = _read_questions(question_file)
+    items = [(index, question_id, raw) for index, (question_id, raw) in enumerate(raw_questions.items())
+             if in_shard(question_id, shard)]
+    del raw_questions
+    scene_records = read_json(scene_file)
+    if not isinstance(scene_records, dict):
+        raise gqa.GQAError("file is not a JSON object keyed by image id", file=str(scene_file))
+    if executor is None:
+        from rexlib.program import ExecutionError, execute
+
+        executor, execution_error = execute, ExecutionError
+    data = SplitInput(split, str(question_file), str(scene_file), items, scene_records, regions,
+                      executor, execution_error or Exception)
+    chunks = [(split, number, start, min(start + chunk_size, len(items)),
+               str(partial_dir / f"chunk-{number:05d}.pkl"))
+              for number, start in enumerate(range(0, len(items), chunk_size))]
+    pending = [task for task in chunks if not Path(task[4]).exists()]
+    log(f"[{split}] {len(items)} questions in {len(chunks)} chunks ({len(chunks) - len(pending)} done before)"
+        f"; read in {time.perf_counter() - started:.1f}s")
+
+    _INPUTS[split] = data
+    try:
+        if workers <= 1 or len(pending) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            for task in pending:
+                _run_chunk(task)
+        else:
+            # fork: the children inherit the loaded files instead of receiving them pickled.
+            context = multiprocessing.get_context("fork")
+            with context.Pool(min(workers, len(pending))) as pool:
+                for _ in pool.imap_unordered(_run_chunk, pending):
+                    pass
+    finally:
+        _INPUTS.pop(split, None)
+    write_json(partial_dir / "complete.json", {"chunks": len(chunks), "questions": len(items)})
+    log(f"[{split}] processed in {time.perf_counter() - started:.1f}s")
+    return partial_dir
+
+
+def load_partials(partial_dirs: Sequence[Path]) -> dict:
+    """Records of one split from one or more partial folders (shards), back in file order."""
+    executed, skipped, questions = [], [], 0
+    for partial_dir in partial_dirs:
+        complete = partial_dir / "complete.json"
+        if not complete.exists():
+            raise FileNotFoundError(f"{partial_dir}: not complete (no complete.json); rerun the build")
+        questions += read_json(complete)["questions"]
+        for path in sorted(partial_dir.glob("chunk-*.pkl")):
+            with open(path, "rb") as handle:  # our own files, written by stage 1
+                chunk = pickle.load(handle)
+            executed.extend(chunk["executed"])
+            skipped.extend(chunk["skipped"])
+    executed.sort(key=lambda record: record[0])
+    skipped.sort(key=lambda record: record[0])
+    return {"executed": executed, "skipped": skipped, "questions": questions}
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 2: finalize
+
+
+def _mean(values) -> float:
+    return round(float(np.mean(values)), 4) if len(values) else 0.0
+
+
+def split_report(split: str, records: dict, kept: list, vocabularies: Vocabularies, *,
+                 max_explanation_length: int, keep_disagreements: bool) -> dict:
+    """The build report of one split: counts, every skip with its reason, disagreements, statistics."""
+    executed = records["executed"]
+    lengths = [len(record[9]) for record in kept]
+    grounded = [sum(token.startswith("#") for token in record[9]) for record in kept]
+    grid = [sum(token.startswith("@") for token in record[9]) for record in kept]
+    bounds = [record[10]["upper_bound"] for record in kept if record[10]["objects"]]
+    operations: Counter = Counter()
+    family_questions: Counter = Counter()
+    family_agree: Counter = Counter()
+    for record in executed:
+        operations.update(record[7])
+        for family in record[6].split(","):
+            family_questions[family] += 1
+            family_agree[family] += record[12]
+    skip_kinds = Counter(record[4] for record in records["skipped"])
+    skip_reasons = Counter(record[5] for record in records["skipped"])
+    agree = sum(record[12] for record in executed)
+    return {
+        "split": split,
+        "questions": records["questions"],
+        "executed": len(executed),
+        "explanations": len(kept),
+        "skipped": len(records["skipped"]),
+        "answer_disagreements": len(executed) - agree,
+        "disagreements_kept": keep_disagreements,
+        "agreement": round(agree / len(executed), 6) if executed else 0.0,
+        "length": {
+            "limit": max_explanation_length,
+            "mean_tokens": _mean(lengths),
+            "max_tokens": max(lengths, default=0),
+            "over_limit": sum(length > max_explanation_length for length in lengths),
+        },
+        "grounded_tokens_per_explanation": _mean(grounded),
+        "grid_tokens_per_explanation": _mean(grid),
+        "explanations_with_objects": len(bounds),
+        "upper_bound_mean": _mean(bounds),
+        "vocabulary_size": {"explanation": len(vocabularies.explanation), "answer": len(vocabularies.answer),
+                            "question": len(vocabularies.question)},
+        "operations": dict(sorted(operations.items())),
+        "families": {
+            family: {"questions": family_questions[family], "agree": family_agree[family],
+                     "agreement": round(family_agree[family] / family_questions[family], 6)}
+            for family in sorted(family_questions)
+        },
+        "skipped_by_kind": dict(sorted(skip_kinds.items())),
+        "skipped_by_reason": dict(skip_reasons.most_common(50)),
+        "skipped_questions": [
+            {"file": file, "question_id": question_id, "step": step, "kind": kind, "reason": reason}
+            for _index, question_id, file, step, kind, reason in records["skipped"]
+        ],
+        "disagreements": [
+            {"question_id": record[1], "answer": record[4], "derived_answer": record[11], "families": record[6]}
+            for record in executed if not record[12]
+        ],
+    }
+
+
+def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
+             max_explanation_length: int = MAX_EXPLANATION_LENGTH, keep_disagreements: bool = False,
+             source: str = "", log=print) -> dict:
+    """Stage 2: vocabularies (from train), the json files, ``{split}.h5``, reports, ``dataset.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kept = {split: [r for r in records["executed"] if r[12] or keep_disagreements]
+            for split, records in split_records.items()}
+    vocab_path = out_dir / "vocab.json"
+    if "train" in kept:
+        train = kept["train"]
+        vocabularies = build_vocabularies((r[9] for r in train), (r[4] for r in train if r[4] is not None),
+                                          (r[3] for r in train))
+        vocabularies.save(vocab_path)
+    elif vocab_path.exists():
+        vocabularies = Vocabularies.load(vocab_path)
+        log(f"vocabularies from the existing {vocab_path} (train is not in this build)")
+    else:
+        raise FileNotFoundError(f"{vocab_path}: no vocabulary; build the train split first (vocabularies "
+                                "come from train only)")
+
+    reports = {}
+    for split, records in split_records.items():
+        rows = kept[split]
+        write_json(out_dir / f"processed_explanation_{split}.json", {r[1]: r[8] for r in rows})
+        write_json(out_dir / f"converted_explanation_{split}.json", {r[1]: " ".join(r[9]) for r in rows})
+        write_json(out_dir / f"grounding_{split}.json", {r[1]: r[10] for r in rows})
+        arrays = encode_split(
+            [Row(r[1], r[2], r[3], r[4], r[9], r[5], r[6]) for r in rows], vocabularies,
+            max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH)
+        write_split(out_dir / f"{split}.h5", arrays)
+        report = split_report(split, records, rows, vocabularies, max_explanation_length=max_explanation_length,
+                              keep_disagreements=keep_disagreements)
+        write_json(out_dir / f"build_report_{split}.json", report, indent=1)
+        reports[split] = report
+
+    splits = list(split_records)
+    previous = out_dir / "dataset.json"
+    if previous.exists():  # keep splits built earlier into the same folder
+        try:
+            earlier = [s for s in read_json(previous).get("splits", []) if (out_dir / f"{s}.h5").exists()]
+        except (OSError, ValueError):
+            earlier = []
+        splits = earlier + [s for s in splits if s not in earlier]
+    write_dataset_json(out_dir, regions_path, splits, max_explanation_length=max_explanation_length,
+                       max_question_length=MAX_QUESTION_LENGTH, source=source)
+    return reports
+
+
+def summary_table(reports: dict[str, dict]) -> str:
+    header = ("split", "questions", "explanations", "skipped", "agreement", "vocab", "mean len", "max len",
+              "over limit", "#k/expl", "@k/expl", "upper bound")
+    lines = [header]
+    for split, r in reports.items():
+        lines.append((split, str(r["questions"]), str(r["explanations"]), str(r["skipped"]),
+                      f"{r['agreement']:.4f}", str(r["vocabulary_size"]["explanation"]),
+                      f"{r['length']['mean_tokens']:.2f}", str(r["length"]["max_tokens"]),
+                      str(r["length"]["over_limit"]), f"{r['grounded_tokens_per_explanation']:.2f}",
+                      f"{r['grid_tokens_per_explanation']:.2f}", f"{r['upper_bound_mean']:.3f}"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# The whole build
+
+
+def build(gqa_dir, regions_path, out_dir, splits: Sequence[str] = DEFAULT_SPLITS, workers: int = 1,
+          shard: tuple[int, int] | str | None = None, max_explanation_length: int = MAX_EXPLANATION_LENGTH,
+          *, chunk_size: int = CHUNK_SIZE, keep_disagreements: bool = False, executor: Callable | None = None,
+          execution_error: type | None = None, log=print) -> dict:
+    """Build GQA-REX from GQA-format files; returns the build reports per split.
+
+    With ``shard``, only processes this shard's questions into ``out_dir/shards/i-of-n`` and returns
+    ``{}`` (run :func:`rexlib.builder_merge.merge` when every shard is done). ``executor`` (default
+    :func:`rexlib.program.execute`) and ``execution_error`` are injectable for tests.
+    """
+    if isinstance(shard, str):
+        shard = parse_shard(shard)
+    out_dir = Path(out_dir)
+    regions = read_region_boxes(regions_path)
+    work_dir = shard_dir(out_dir, shard) if shard else out_dir
+    settings = {"gqa": str(Path(gqa_dir).resolve()), "regions": str(Path(regions_path).resolve()),
+                "splits": list(splits), "max_explanation_length": max_explanation_length,
+                "keep_disagreements": keep_disagreements}
+    settings["source"] = f"rexlib build from {settings['gqa']}"
+    partial_dirs = {}
+    for split in splits:
+        partial_dirs[split] = process_split(split, gqa_dir, regions, work_dir, workers=workers, shard=shard,
+                                            chunk_size=chunk_size, executor=executor,
+                                            execution_error=execution_error, log=log)
+    if shard:
+        write_json(work_dir / "shard.json", {**settings, "shard": list(shard), "complete": True}, indent=1)
+        log(f"shard {shard[0]}/{shard[1]} done: {work_dir}; run `python -m rexlib merge --out {out_dir}` "
+            "when every shard is done")
+        return {}
+    records = {split: load_partials([partial_dirs[split]]) for split in splits}
+    reports = finalize(out_dir, records, regions_path, max_explanation_length=max_explanation_length,
+                       keep_disagreements=keep_disagreements, source=settings["source"], log=log)
+    log(summary_table(reports))
+    return reports
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gqa", required=True, help="GQA-layout folder (questions/, sceneGraphs/)")
+    parser.add_argument("--regions", required=True, help="regions.h5 (detector boxes and features)")
+    parser.add_argument("--out", required=True, help="output folder for the GQA-REX store")
+    parser.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS))
+    parser.add_argument("--workers", type=int, default=1, help="processes (chunks of questions each)")
+    parser.add_argument("--shard", default=None, help="i/n: process only this 1/n of the questions")
+    parser.add_argument("--max-explanation-length", type=int, default=MAX_EXPLANATION_LENGTH)
+    parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="questions per partial file")
+    parser.add_argument("--keep-disagreements", action="store_true",
+                        help="keep questions whose derived answer differs from GQA's (dropped by default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        build(args.gqa, args.regions, args.out, splits=args.splits, workers=args.workers, shard=args.shard,
+              max_explanation_length=args.max_explanation_length, chunk_size=args.chunk_size,
+              keep_disagreements=args.keep_disagreements)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"build: {error}", file=sys.stderr)
+        return 1
+    return 0
