@@ -71,9 +71,8 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     ``track_order=False`` and datasets created through :func:`put` keep no timestamps, so equal
     content gives equal bytes.
     """
-    with atomic_path(path) as temporary:
-        with h5py.File(temporary, "w", libver="earliest", track_order=False) as handle:
-            yield handle
+    with atomic_path(path) as temporary, h5py.File(temporary, "w", libver="earliest", track_order=False) as handle:
+        yield handle
 
 
 def put(handle: h5py.File, key: str, array) -> None:

@@ -119,9 +119,9 @@ class Vocabularies:
 
     @classmethod
     def from_json(cls, data: dict, *, source: str = "vocab.json") -> Vocabularies:
-        for key in ("explanation", "answer", "question"):
-            if not isinstance(data.get(key), list):
-                raise ValueError(f"{source}: '{key}' is missing or not a list")
+        missing = [key for key in ("explanation", "answer", "question") if not isinstance(data.get(key), list)]
+        if missing:
+            raise ValueError(f"{source}: {', '.join(missing)} missing or not a list")
         explanation = tuple(data["explanation"])
         expected = EXPLANATION_SPECIALS + REGION_TOKENS + GRID_TOKENS
         if explanation[: len(expected)] != expected:
