@@ -108,6 +108,25 @@ def modifier(value: str, negated: bool) -> str:
     return f"non-{value}" if negated else value
 
 
+def split_modifiers(filters: tuple[tuple[str | None, str, bool], ...], stated: str | None = None
+              ) -> tuple[list[str], list[str]]:
+    """Filtered attributes as words before the noun (``white``) and after it (``on the left``).
+
+    A value the sentence states anyway (``stated``: "the (obj:3) is walking") is not repeated as a
+    modifier ("the walking (obj:3) is walking"); position filters follow the noun.
+    """
+    before: list[str] = []
+    after: list[str] = []
+    for category, value, negated in filters:
+        if value == stated and not negated:
+            continue
+        if category in ("hposition", "vposition"):
+            after.append(position_phrase(value) if not negated else f"not {position_phrase(value)}")
+        else:
+            before.append(modifier(value, negated))
+    return before, after
+
+
 def value_phrase(category: str | None, value: str) -> str:
     """What follows ``is`` for a value: names and places take an article (``a kitchen``), others not."""
     if category in ("name", "place", "room", "type"):

@@ -15,11 +15,11 @@ from rexlib.program.postprocess import (
     absent_token,
     copula,
     indefinite_article,
-    modifier,
     normalised_location,
     object_token,
     position_phrase,
     relation_phrase,
+    split_modifiers,
     value_phrase,
 )
 from rexlib.program.values import Comparison, Exists, HasValue, ObjectSet, RelationHolds
@@ -43,17 +43,13 @@ class Sentence:
         self.object_ids.append(object_id)
 
     def noun_phrase(self, objects: ObjectSet | None, object_id: str | None, determiner: str = "the",
-                    noun: str | None = None) -> None:
+                    noun: str | None = None, stated: str | None = None) -> None:
         """``the white (obj:12)``, ``a (obj:3)``, ``no (obj*:cat)``: filters become modifiers."""
-        modifiers = []
-        trailing = []
         if objects is not None:
-            for category, value, negated in objects.filters:
-                if category in POSITION_CATEGORIES:
-                    trailing.append(position_phrase(value))
-                else:
-                    modifiers.append(modifier(value, negated))
+            modifiers, trailing = split_modifiers(objects.filters, stated)
             noun = noun or objects.noun
+        else:
+            modifiers = trailing = ()
         if determiner == "a":
             first_word = modifiers[0] if modifiers else (
                 self.scene.objects[object_id].name if object_id is not None else noun or "object")
@@ -100,7 +96,7 @@ def _has_value(sentence: Sentence, statement: HasValue) -> None:
         return
     if category in POSITION_CATEGORIES:
         obj = sentence.scene.objects[object_id]
-        sentence.noun_phrase(objects, object_id)
+        sentence.noun_phrase(objects, object_id, stated=value)
         sentence.add("is", "at", normalised_location(obj, sentence.scene), ",", position_phrase(value))
         return
     relation = objects.relation
@@ -112,29 +108,29 @@ def _has_value(sentence: Sentence, statement: HasValue) -> None:
             sentence.noun_phrase(objects, object_id, "a")
         return
     if relation is None:
-        sentence.noun_phrase(objects, object_id)
+        sentence.noun_phrase(objects, object_id, stated=value)
         sentence.add(copula(statement.holds), value_phrase(category, value))
         return
-    _relation_clause(sentence, objects, object_id)
+    _relation_clause(sentence, objects, object_id, stated=value)
     if relation.target_is_subject:
         sentence.add("and", copula(statement.holds), value_phrase(category, value))
     else:
         sentence.add(",", "which", copula(statement.holds), value_phrase(category, value))
 
 
-def _relation_clause(sentence: Sentence, objects: ObjectSet, object_id: str) -> None:
+def _relation_clause(sentence: Sentence, objects: ObjectSet, object_id: str, stated: str | None = None) -> None:
     """``the (obj:T) is on the (obj:A)`` (side s) or ``the (obj:A) is wearing the (obj:T)`` (side o)."""
     relation = objects.relation
     anchor_id = sentence.anchor(objects, object_id)
     anchor_set = relation.anchor
     if relation.target_is_subject:
-        sentence.noun_phrase(objects, object_id)
+        sentence.noun_phrase(objects, object_id, stated=stated)
         sentence.add(relation_phrase(relation.name))
         sentence.noun_phrase(None, anchor_id, noun=anchor_set.noun)
     else:
         sentence.noun_phrase(None, anchor_id, noun=anchor_set.noun)
         sentence.add(relation_phrase(relation.name))
-        sentence.noun_phrase(objects, object_id)
+        sentence.noun_phrase(objects, object_id, stated=stated)
 
 
 def _exists(sentence: Sentence, statement: Exists) -> None:
