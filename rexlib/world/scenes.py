@@ -222,6 +222,13 @@ def _on_top_of(a: dict, b: dict) -> bool:
     )
 
 
+def _near(a: dict, b: dict) -> bool:
+    """Boxes within a few pixels of each other (asked only of pairs with no other spatial relation)."""
+    gap = max(max(a["x"], b["x"]) - min(a["x"] + a["w"], b["x"] + b["w"]),
+              max(a["y"], b["y"]) - min(a["y"] + a["h"], b["y"] + b["h"]))
+    return gap < 15 and not (_contains(a, b) or _contains(b, a))
+
+
 def spatial_relations(a: dict, b: dict) -> list[str]:
     """The spatial relations from a to b that the boxes show (their reverses come from b to a)."""
     if _contains(a, b) or _contains(b, a):
@@ -242,11 +249,6 @@ def spatial_relations(a: dict, b: dict) -> list[str]:
         bottom_a, bottom_b = a["y"] + a["h"], b["y"] + b["h"]
         if abs(bottom_a - bottom_b) > GEOMETRY_MARGIN:
             relations.append("in front of" if bottom_a > bottom_b else "behind")
-    if not relations:
-        gap = max(max(a["x"], b["x"]) - min(a["x"] + a["w"], b["x"] + b["w"]),
-                  max(a["y"], b["y"]) - min(a["y"] + a["h"], b["y"] + b["h"]))
-        if gap < 15:
-            relations.append("near")
     for relation in relations:
         assert relation in SPATIAL_RELATIONS
     return relations
@@ -262,8 +264,12 @@ def generate_scene(rng: np.random.Generator, index: int) -> tuple[str, dict]:
         relations[subject].append({"name": relation, "object": ids[target]})
     for i, first in enumerate(builder.objects):
         for j, second in enumerate(builder.objects):
-            if i != j:
-                relations[i].extend({"name": r, "object": ids[j]} for r in spatial_relations(first, second))
+            if i < j:
+                forward, backward = spatial_relations(first, second), spatial_relations(second, first)
+                if not forward and not backward and _near(first, second):
+                    forward, backward = ["near"], ["near"]
+                relations[i].extend({"name": r, "object": ids[j]} for r in forward)
+                relations[j].extend({"name": r, "object": ids[i]} for r in backward)
     scene: dict = {"width": IMAGE_WIDTH, "height": IMAGE_HEIGHT, "location": builder.location}
     if builder.outdoor:
         scene["weather"] = _pick(rng, WEATHERS)
