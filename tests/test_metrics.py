@@ -205,6 +205,21 @@ def test_grounding_score_averages_over_questions_with_upper_bound():
     assert reference["score"] < result["score"]
 
 
+def test_union_mode_matches_an_unclipped_upper_bound():
+    # a ground-truth box reaching past the 100x100 image: naming the upper bound's region scores 100
+    outside = [90, 90, 120, 120]
+    regions = np.array([[80, 80, 110, 110]], dtype=float)
+    upper_bound = union_iou(regions, [outside])
+    assert upper_bound == pytest.approx(400 / 1400)
+    result = grounding_score(
+        {"q": "#0"},
+        {"q": {"boxes": [outside], "upper_bound": upper_bound}},
+        lambda q: regions,
+        lambda q: (100, 100),
+    )
+    assert result["score"] == pytest.approx(100.0)
+
+
 def test_grounding_rejects_bad_input():
     with pytest.raises(ValueError, match="question q1: region #9"):
         grounding_score({"q1": "#9"}, {"q1": {"boxes": [A], "upper_bound": 1}}, lambda q: DETECTOR)

@@ -12,7 +12,8 @@ region token has IoU 0.
 
 Union areas are exact, not rasterised: the box edges cut the plane into a small grid of cells, a cell
 belongs to a union when some box contains it, and the union's area is the sum of its cells' areas.
-This is vectorised in numpy and independent of the image's resolution.
+This is vectorised in numpy and independent of the image's resolution. Boxes are not clipped to the
+image, like the upper bound ``rexlib.grounding`` writes, so the two are measured the same way.
 
 **Where we differ from the authors' code, on purpose.** Their evaluator assigns the ground-truth mask
 after its loop over the objects, so only the *last* ground-truth box is painted. ``mode="union"`` (the
@@ -115,9 +116,14 @@ def question_iou(
     image_size: tuple[float, float] | None,
     mode: str = "union",
 ) -> float:
-    """IoU for one question under ``mode`` (see the module docstring)."""
+    """IoU for one question under ``mode`` (see the module docstring).
+
+    ``image_size`` clips boxes in ``"reference"`` mode only (their masks live on the image grid). The
+    ``"union"`` mode does not clip, so that it matches ``upper_bound``, which ``rexlib.grounding``
+    computes on the unclipped boxes: naming exactly the upper bound's regions then scores 100.
+    """
     if mode == "union":
-        return union_iou(predicted_boxes, ground_truth_boxes, image_size)
+        return union_iou(predicted_boxes, ground_truth_boxes)
     if mode == "reference":
         predicted = np.trunc(_as_boxes(predicted_boxes))
         last_ground_truth = np.trunc(_as_boxes(ground_truth_boxes)[-1:])
@@ -143,7 +149,7 @@ def grounding_score(
             ``"without_ground_truth"`` and left out.
         region_boxes: question id -> the image's detector boxes, shape (regions, 4), pixels; or a
             function of the question id returning them.
-        image_sizes: question id -> (width, height) used to clip boxes; ``None`` for no clipping.
+        image_sizes: question id -> (width, height), used to clip boxes in ``"reference"`` mode.
         mode: ``"union"`` (correct, every ground-truth box) or ``"reference"`` (the authors' code).
         per_question: also return ``"per_question": {question id: score ×100}``.
     """
