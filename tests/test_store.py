@@ -30,7 +30,7 @@ def test_atomic_h5_and_reproducible_bytes(tmp_path):
 
 
 def test_encode_split_truncates_and_flags(tmp_path):
-    long = tuple(["the", "#1", "is", "on", "the", "#2", "and", "the", "#3", "is", "near", "the", "#4", "too"])  # 14 tokens
+    long = ("the", "#1", "is", "on", "the", "#2", "and", "the", "#3", "is", "near", "the", "#4", "too")  # 14
     rows = [Row("q1", 0, "Is the cup red?", "yes", ("the", "#5", "is", "red"), {"structural": "verify"},
                 "select,verify"),
             Row("q2", 3, "Where?", "left", long, {}, "select,relate")]
