@@ -300,6 +300,8 @@ def format_table(metrics: dict) -> str:
     lines = [f"split {metrics['split']}: {metrics['questions']} questions"]
     names = ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
     lines.append("explanation  " + "  ".join(f"{name} {_number(captions[name])}" for name in names))
+    if captions["METEOR"] is None:
+        lines.append(f"             METEOR {captions['METEOR_status']}")
     if captions["SPICE"] is None:
         lines.append(f"             SPICE {captions['SPICE_status']}")
     if captions["empty_predictions"]:

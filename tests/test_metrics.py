@@ -107,6 +107,20 @@ def test_identical_explanations_score_bleu4_100_without_meteor():
     assert result["METEOR"] is None and result["METEOR_status"].startswith("skipped")
 
 
+def test_meteor_failure_is_reported_not_raised(monkeypatch):
+    class BrokenScorer:
+        def __enter__(self):
+            raise OSError("java: cannot reserve the heap")
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(captions_module, "meteor_scorer", BrokenScorer)
+    result = caption_scores({"a": ["x y"]}, {"a": "x y"}, include_spice=False)
+    assert result["METEOR"] is None and result["METEOR_status"].startswith("failed: OSError")
+    assert result["ROUGE-L"] == pytest.approx(100.0)
+
+
 def test_skip_policy_drops_empty_predictions():
     predictions = {"q1": REFERENCES["q1"][0], "q2": REFERENCES["q2"][0], "q3": ""}
     refs = {qid: REFERENCES[qid] for qid in predictions}

@@ -177,10 +177,14 @@ def caption_scores(
         if shutil.which("java") is None:
             result["METEOR_status"] = "unavailable: no java executable on PATH"
         elif res:
-            with meteor_scorer() as scorer:
-                meteor, meteor_per_question = scorer.compute_score(gts, res)
-            record("METEOR", meteor, meteor_per_question)
-            result["METEOR_status"] = "computed"
+            try:
+                with meteor_scorer() as scorer:
+                    meteor, meteor_per_question = scorer.compute_score(gts, res)
+            except (OSError, ValueError) as error:  # java could not start, or died (e.g. out of memory)
+                result["METEOR_status"] = f"failed: {type(error).__name__}: {error}"
+            else:
+                record("METEOR", meteor, meteor_per_question)
+                result["METEOR_status"] = "computed"
         else:
             result["METEOR"] = 0.0
             result["METEOR_status"] = "computed"
