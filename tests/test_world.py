@@ -129,6 +129,21 @@ def test_same_seed_same_bytes_and_different_seed_differs(tmp_path, tiny_world):
         assert first[name] != second[name]
 
 
+def test_same_bytes_in_another_process_with_another_hash_seed(tmp_path, tiny_world):
+    """Set iteration order changes with PYTHONHASHSEED; the world must not depend on it."""
+    import os
+    import subprocess
+    import sys
+
+    out, _ = tiny_world
+    again = tmp_path / "subprocess"
+    environment = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-m", "rexlib", "build-world", "--out", str(again), "--images", "20",
+                    "--seed", "0", "--feature-dim", "16", "--quiet"], check=True, env=environment,
+                   capture_output=True)
+    assert digests(again) == digests(out)
+
+
 def test_every_operation_family_appears(tiny_world):
     out, manifest = tiny_world
     seen = set()

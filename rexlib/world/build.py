@@ -88,7 +88,7 @@ def question_id_for(index: int, number: int) -> str:
 
 def _png_bytes(scene: dict) -> bytes:
     buffer = io.BytesIO()
-    render_scene(scene).save(buffer, format="PNG", compress_level=3)
+    render_scene(scene).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

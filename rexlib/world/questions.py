@@ -87,12 +87,22 @@ class SceneView:
             for edge in obj["relations"]
         ]
         self.edge_set = set(self.edges)
+        # (subject, relation) -> targets and (target, relation) -> subjects, for relate look-ups.
+        self.targets: dict[tuple[str, str], set[str]] = {}
+        self.subjects: dict[tuple[str, str], set[str]] = {}
+        for subject, relation, target in self.edges:
+            self.targets.setdefault((subject, relation), set()).add(target)
+            self.subjects.setdefault((target, relation), set()).add(subject)
+        self._values: dict[tuple[str, str], str | None] = {}
 
     def name(self, object_id: str) -> str:
         return self.objects[object_id]["name"]
 
     def value(self, object_id: str, category: str) -> str | None:
-        return attribute_value(self.scene, object_id, category)
+        key = (object_id, category)
+        if key not in self._values:
+            self._values[key] = attribute_value(self.scene, object_id, category)
+        return self._values[key]
 
     def pick(self, items):
         return items[int(self.rng.integers(len(items)))] if len(items) else None
@@ -171,8 +181,7 @@ def query_relation(view: SceneView) -> Draft | None:
     candidates = []
     for subject, relation, target in view.edges:
         anchor, found = (subject, target) if side == "o" else (target, subject)
-        related = {t for s, r, t in view.edges if r == relation and s == anchor} if side == "o" else {
-            s for s, r, t in view.edges if r == relation and t == anchor}
+        related = (view.targets if side == "o" else view.subjects)[(anchor, relation)]
         if related == {found}:
             candidates.append((anchor, relation, found))
     anchor, relation, found = view.pick(candidates) or (None, None, None)
@@ -202,7 +211,7 @@ def query_filtered_relation(view: SceneView) -> Draft | None:
     """What is the white thing to the left of the cup? relate s -> filter color -> query name."""
     candidates = []
     for anchor in view.ids:
-        for relation in {r for s, r, t in view.edges if t == anchor}:
+        for relation in sorted({r for s, r, t in view.edges if t == anchor}):
             related = [s for s, r, t in view.edges if r == relation and t == anchor]
             if len(related) < 2:
                 continue
@@ -278,7 +287,7 @@ def choose_name(view: SceneView) -> Draft | None:
     """Is the man holding a cup or a plate? relate o -> choose name."""
     candidates = []
     for subject, relation, target in view.edges:
-        if relation in SEMANTIC_RELATIONS and {t for s, r, t in view.edges if s == subject and r == relation} == {target}:
+        if relation in SEMANTIC_RELATIONS and view.targets[(subject, relation)] == {target}:
             candidates.append((subject, relation, target))
     subject, relation, target = view.pick(candidates) or (None, None, None)
     if subject is None:
