@@ -46,8 +46,9 @@ INVERSE_RELATIONS = {
     "above": "below", "below": "above", "in front of": "behind", "behind": "in front of",
     "near": "near", "next to": "next to", "beside": "beside",
 }
-# The categories ``common`` looks for a shared value in, in the order it reports them.
-COMMON_CATEGORIES = ("color", "material", "shape")
+# The categories ``common`` looks for a shared value in: GQA's "What do X and Y have in common?"
+# answers "color" or "material"; exactly one must be shared, or the question is ambiguous.
+COMMON_CATEGORIES = ("color", "material")
 
 
 # --- input checks -----------------------------------------------------------------------------------
@@ -358,7 +359,7 @@ def make_same_handler(expect_same: bool) -> Handler:
 
 
 def common(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> Choice:
-    """The category two objects share a value in (``color``, ``material``, ``shape``)."""
+    """The category two objects share a value in (``color`` or ``material``)."""
     check_arity(step, inputs, (2,))
     (first_set, first), (second_set, second) = _compared_objects(step, inputs)
     shared = []

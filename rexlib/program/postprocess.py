@@ -21,12 +21,18 @@ IRREGULAR_SINGULARS = {
 _SINGULAR_ENDINGS = ("ss", "us", "is", "ics", "ous")
 
 
+_SINGULARS: dict[str, str] = {}  # memo: programs repeat the same few hundred nouns
+
+
 def singular(noun: str) -> str:
     """The singular of an object word: ``cups`` -> ``cup``, ``boxes`` -> ``box``, ``men`` -> ``man``.
 
     Only the last word of a compound changes (``tennis balls`` -> ``tennis ball``); words that are
     already singular (``glass``, ``bus``, ``cactus``) stay.
     """
+    known = _SINGULARS.get(noun)
+    if known is not None:
+        return known
     head, _, last = noun.rpartition(" ")
     word = IRREGULAR_SINGULARS.get(last)
     if word is None:
@@ -40,7 +46,8 @@ def singular(noun: str) -> str:
             word = last[:-1]
         else:
             word = last
-    return f"{head} {word}" if head else word
+    result = _SINGULARS[noun] = f"{head} {word}" if head else word
+    return result
 
 
 def indefinite_article(word: str) -> str:
