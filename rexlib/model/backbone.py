@@ -1,0 +1,101 @@
+"""The vision-language backbone: question tokens + 36 region features -> [CLS] and fused region states.
+
+VisualBERT (the paper's choice) reads region features only; LXMERT also reads the normalised boxes.
+Both come from `transformers`, built from a small config by default, or loaded from a local directory
+(`local_files_only=True`: a model never downloads anything behind the user's back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import LxmertConfig, LxmertModel, VisualBertConfig, VisualBertModel
+
+from rexlib.model.config import REXConfig
+
+
+@dataclass
+class BackboneOutput:
+    cls: torch.Tensor        # (B, H)     [CLS] state: the question read against the image
+    regions: torch.Tensor    # (B, 36, H) fused region states (what the decoder attends to and points at)
+
+
+def _visualbert_config(config: REXConfig) -> VisualBertConfig:
+    return VisualBertConfig(
+        vocab_size=config.question_vocab_size,
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        intermediate_size=config.intermediate_size,
+        visual_embedding_dim=config.region_feature_dim,
+        max_position_embeddings=max(64, config.max_question_length),
+        hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.dropout,
+        pad_token_id=0,
+    )
+
+
+def _lxmert_config(config: REXConfig) -> LxmertConfig:
+    return LxmertConfig(
+        vocab_size=config.question_vocab_size,
+        hidden_size=config.hidden_size,
+        num_attention_heads=config.num_heads,
+        intermediate_size=config.intermediate_size,
+        l_layers=config.num_layers,
+        x_layers=max(1, config.num_layers // 2),
+        r_layers=config.num_layers,
+        visual_feat_dim=config.region_feature_dim,
+        visual_pos_dim=4,
+        max_position_embeddings=max(64, config.max_question_length),
+        hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.dropout,
+        pad_token_id=0,
+    )
+
+
+class Backbone(nn.Module):
+    def __init__(self, config: REXConfig):
+        super().__init__()
+        self.kind = config.backbone
+        if config.backbone == "visualbert":
+            if config.pretrained:
+                self.model = VisualBertModel.from_pretrained(config.pretrained, local_files_only=True,
+                                                             add_pooling_layer=False)
+            else:
+                self.model = VisualBertModel(_visualbert_config(config), add_pooling_layer=False)
+            feature_dim = self.model.config.visual_embedding_dim
+        elif config.backbone == "lxmert":
+            if config.pretrained:
+                self.model = LxmertModel.from_pretrained(config.pretrained, local_files_only=True)
+            else:
+                self.model = LxmertModel(_lxmert_config(config))
+            feature_dim = self.model.config.visual_feat_dim
+        else:
+            raise ValueError(f"backbone must be 'visualbert' or 'lxmert', got {config.backbone!r}")
+        if feature_dim != config.region_feature_dim:
+            raise ValueError(f"backbone {config.pretrained or config.backbone} expects {feature_dim}-d region "
+                             f"features, the store has {config.region_feature_dim}-d")
+        self.hidden_size = self.model.config.hidden_size
+
+    def forward(self, question_tokens, question_mask, region_features, region_boxes) -> BackboneOutput:
+        # question_tokens (B,Lq) long, question_mask (B,Lq) bool, region_features (B,36,D), region_boxes (B,36,4)
+        text_length = question_tokens.shape[1]
+        region_mask = torch.ones(region_features.shape[:2], dtype=torch.long, device=region_features.device)
+        if self.kind == "visualbert":
+            hidden = self.model(
+                input_ids=question_tokens,
+                attention_mask=question_mask.long(),
+                visual_embeds=region_features,
+                visual_attention_mask=region_mask,
+            ).last_hidden_state                                           # (B, Lq+36, H)
+            return BackboneOutput(cls=hidden[:, 0], regions=hidden[:, text_length:])
+        output = self.model(
+            input_ids=question_tokens,
+            visual_feats=region_features,
+            visual_pos=region_boxes,
+            attention_mask=question_mask.long(),
+            visual_attention_mask=region_mask,
+        )
+        return BackboneOutput(cls=output.language_output[:, 0], regions=output.vision_output)  # (B,H), (B,36,H)

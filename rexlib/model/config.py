@@ -1,0 +1,91 @@
+"""`REXConfig`: every size and switch of the REX model in one flat dataclass (nanoGPT's GPTConfig)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+PRESETS: dict[str, dict] = {
+    # CPU-sized: trains on the synthetic world in minutes on two cores.
+    "tiny": {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "intermediate_size": 256, "decoder_hidden_size": 128,
+                 "word_embedding_size": 64, "attention_size": 128, "answer_hidden_size": 256},
+    # The paper's sizes: BERT-base backbone over 2048-d bottom-up region features.
+    "base": {"hidden_size": 768, "num_layers": 12, "num_heads": 12, "intermediate_size": 3072, "decoder_hidden_size": 1024,
+                 "word_embedding_size": 300, "attention_size": 512, "answer_hidden_size": 1536, "region_feature_dim": 2048},
+}
+
+
+@dataclass
+class REXConfig:
+    # vocabularies (filled from vocab.json by `vocab_overrides`)
+    explanation_vocab_size: int = 128          # explanation tokens incl. <pad>/<start>/<end>/<unk>, #k, @k
+    answer_vocab_size: int = 16                # answers seen in training
+    question_vocab_size: int = 64              # word-level question vocabulary (ignored with `pretrained`)
+    pad_token_id: int = 0                      # explanation <pad>
+    start_token_id: int = 1                    # explanation <start>
+    end_token_id: int = 2                      # explanation <end>
+    region_token_ids: tuple[int, ...] = field(default_factory=lambda: tuple(range(4, 40)))  # ids of #0..#35
+    # inputs
+    region_feature_dim: int = 32               # D of regions.h5 features (2048 for bottom-up features)
+    num_regions: int = 36                      # detector boxes per image
+    max_explanation_length: int = 12           # L: decoded tokens before <end>
+    max_question_length: int = 24              # question tokens incl. [CLS]/[SEP]
+    # backbone
+    backbone: str = "visualbert"               # "visualbert" | "lxmert"
+    pretrained: str | None = None              # local Hugging Face directory (never downloaded)
+    hidden_size: int = 128                     # backbone width H
+    num_layers: int = 2                        # backbone layers (LXMERT: language / cross / region each)
+    num_heads: int = 4                         # attention heads
+    intermediate_size: int = 256               # backbone feed-forward width
+    # decoder
+    decoder_hidden_size: int = 128             # both GRUs' state size
+    word_embedding_size: int = 64              # explanation word embedding
+    attention_size: int = 128                  # region-attention inner size
+    answer_hidden_size: int = 256              # answer MLP width
+    dropout: float = 0.1                       # everywhere (backbone and decoder)
+    structure_gate: bool = True                # REX; False = the baseline (p = p_vocab)
+    scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word in training
+    # loss weights: total = explanation + alpha * answer + beta * gate
+    alpha: float = 1.0                         # answer cross-entropy
+    beta: float = 1.0                          # structure-gate BCE
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> REXConfig:
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["region_token_ids"] = list(self.region_token_ids)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> REXConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"REXConfig: unknown fields {sorted(unknown)}")
+        values = dict(values)
+        if "region_token_ids" in values:
+            values["region_token_ids"] = tuple(values["region_token_ids"])
+        return cls(**values)
+
+
+def vocab_overrides(vocab: dict, num_regions: int = 36) -> dict:
+    """REXConfig fields that come from vocab.json: sizes and the special / region token ids."""
+    explanation = {token: index for index, token in enumerate(vocab["explanation"])}
+    missing = [token for token in ("<pad>", "<start>", "<end>") if token not in explanation]
+    missing += [f"#{k}" for k in range(num_regions) if f"#{k}" not in explanation]
+    if missing:
+        raise ValueError(f"vocab.json: explanation vocabulary lacks {missing[:5]}")
+    return {
+        "explanation_vocab_size": len(vocab["explanation"]),
+        "answer_vocab_size": max(len(vocab["answer"]), 1),
+        "question_vocab_size": len(vocab["question"]),
+        "pad_token_id": explanation["<pad>"],
+        "start_token_id": explanation["<start>"],
+        "end_token_id": explanation["<end>"],
+        "region_token_ids": tuple(explanation[f"#{k}"] for k in range(num_regions)),
+        "num_regions": num_regions,
+    }

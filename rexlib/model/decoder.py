@@ -1,0 +1,203 @@
+"""The explanation decoder: two GRUs around an attention over regions, plus the structure gate.
+
+Per step t (B = batch, K = 36 regions, H = backbone width, D = decoder state, E = word embedding):
+
+    attention state  a_t = AttentionGRU([mean_k r_k, h_{t-1}, embed(w_{t-1})], a_{t-1})
+    attended region  v_t = sum_k softmax_k(w · tanh(W_v r_k) ⊙ tanh(W_q a_t)) r_k
+    language state   h_t = LanguageGRU([tanh(W v_t) ⊙ tanh(W cls), a_t], h_{t-1})
+    p_vocab          = softmax(W_o h_t)
+    structure gate   g_t = σ(w · h_t);   region similarity s_t = softmax_k(W_s h_t · r_k)
+    p                = g_t p_vocab + (1 - g_t) s_t placed on the ids of #0..#35    (baseline: p = p_vocab)
+
+The recurrence only produces the states h_t; the output distributions are computed for all steps at once
+afterwards (teacher forcing needs nothing else from the loop), which keeps the Python loop short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rexlib.model.config import REXConfig
+
+
+@dataclass
+class DecoderContext:
+    """What every step reads, computed once per question."""
+
+    cls: torch.Tensor                 # (B, H)
+    regions: torch.Tensor             # (B, K, H) fused region states from the backbone
+    mean_region: torch.Tensor         # (B, H)
+    projected_regions: torch.Tensor   # (B, K, A) tanh(W_v r_k)
+    projected_cls: torch.Tensor       # (B, D)    tanh(W cls)
+
+    def repeat(self, times: int) -> DecoderContext:
+        """Each question repeated `times` times in a row (beam search: B -> B*times)."""
+        return DecoderContext(*(value.repeat_interleave(times, dim=0) for value in vars(self).values()))
+
+
+@dataclass
+class DecoderState:
+    attention: torch.Tensor   # (B, D)
+    language: torch.Tensor    # (B, D)
+
+    def select(self, rows: torch.Tensor) -> DecoderState:
+        return DecoderState(self.attention[rows], self.language[rows])
+
+
+class AttentionGRU(nn.Module):
+    """Reads the image summary, the language state and the previous word; decides where to look next."""
+
+    def __init__(self, region_size: int, hidden_size: int, word_embedding_size: int):
+        super().__init__()
+        self.cell = nn.GRUCell(region_size + hidden_size + word_embedding_size, hidden_size)
+
+    def forward(self, mean_region, language_state, previous_word, attention_state):
+        # (B,H), (B,D), (B,E), (B,D) -> (B,D)
+        return self.cell(torch.cat([mean_region, language_state, previous_word], dim=-1), attention_state)
+
+
+class RegionAttention(nn.Module):
+    """Soft attention over the 36 regions: tanh(W_v v) ⊙ tanh(W_q a) scored by a vector."""
+
+    def __init__(self, region_size: int, hidden_size: int, attention_size: int, dropout: float):
+        super().__init__()
+        self.region_projection = nn.Linear(region_size, attention_size)
+        self.state_projection = nn.Linear(hidden_size, attention_size)
+        self.score = nn.Linear(attention_size, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def project_regions(self, regions):
+        return torch.tanh(self.region_projection(regions))                          # (B,K,A)
+
+    def forward(self, projected_regions, regions, attention_state):
+        joint = projected_regions * torch.tanh(self.state_projection(attention_state))[:, None, :]  # (B,K,A)
+        weights = torch.softmax(self.score(self.dropout(joint)).squeeze(-1), dim=-1)               # (B,K)
+        attended = torch.bmm(weights[:, None, :], regions).squeeze(1)                             # (B,H)
+        return attended, weights
+
+
+class LanguageGRU(nn.Module):
+    """Reads the attended region (modulated by the question) and the attention state; predicts words."""
+
+    def __init__(self, region_size: int, hidden_size: int, vocab_size: int, dropout: float):
+        super().__init__()
+        self.region_projection = nn.Linear(region_size, hidden_size)
+        self.cls_projection = nn.Linear(region_size, hidden_size)
+        self.cell = nn.GRUCell(2 * hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.word_output = nn.Linear(hidden_size, vocab_size)
+
+    def project_cls(self, cls):
+        return torch.tanh(self.cls_projection(cls))                                 # (B,D)
+
+    def forward(self, attended_region, projected_cls, attention_state, language_state):
+        fused = torch.tanh(self.region_projection(attended_region)) * projected_cls  # (B,D)
+        return self.cell(torch.cat([fused, attention_state], dim=-1), language_state)  # (B,D)
+
+    def vocabulary_log_probs(self, language_states):
+        return F.log_softmax(self.word_output(self.dropout(language_states)), dim=-1)  # (...,V)
+
+
+class StructureGate(nn.Module):
+    """g_t = σ(w·h_t): write a word (g→1) or point at a region (g→0); s_t: which region."""
+
+    def __init__(self, hidden_size: int, region_size: int):
+        super().__init__()
+        self.gate = nn.Linear(hidden_size, 1)
+        self.query = nn.Linear(hidden_size, region_size)
+        self.scale = region_size ** -0.5
+
+    def forward(self, language_states, regions):
+        # language_states (B,T,D) (or (B,D)), regions (B,K,H) -> gate logits (B,T), log s_t (B,T,K)
+        squeeze = language_states.dim() == 2
+        if squeeze:
+            language_states = language_states[:, None, :]
+        gate_logits = self.gate(language_states).squeeze(-1)                                    # (B,T)
+        similarity = torch.matmul(self.query(language_states), regions.transpose(1, 2)) * self.scale  # (B,T,K)
+        similarity = F.log_softmax(similarity, dim=-1)
+        if squeeze:
+            return gate_logits[:, 0], similarity[:, 0]
+        return gate_logits, similarity
+
+
+def mix_distributions(vocabulary_log_probs, gate_logits, similarity_log_probs, region_token_ids):
+    """log(g p_vocab + (1-g) s placed on the region token ids), computed in log space (sums to 1 exactly)."""
+    mixed = vocabulary_log_probs + F.logsigmoid(gate_logits)[..., None]           # (...,V) log g p_vocab
+    pointed = similarity_log_probs + F.logsigmoid(-gate_logits)[..., None]         # (...,K) log (1-g) s
+    on_regions = torch.logaddexp(mixed.index_select(-1, region_token_ids), pointed)
+    return mixed.index_copy(-1, region_token_ids, on_regions)
+
+
+class ExplanationDecoder(nn.Module):
+    def __init__(self, config: REXConfig, region_size: int):
+        super().__init__()
+        self.config = config
+        hidden = config.decoder_hidden_size
+        self.word_embedding = nn.Embedding(config.explanation_vocab_size, config.word_embedding_size,
+                                           padding_idx=config.pad_token_id)
+        self.attention_gru = AttentionGRU(region_size, hidden, config.word_embedding_size)
+        self.region_attention = RegionAttention(region_size, hidden, config.attention_size, config.dropout)
+        self.language_gru = LanguageGRU(region_size, hidden, config.explanation_vocab_size, config.dropout)
+        self.structure_gate = StructureGate(hidden, region_size) if config.structure_gate else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.register_buffer("region_token_ids", torch.tensor(config.region_token_ids, dtype=torch.long),
+                             persistent=False)
+
+    def prepare(self, cls, regions) -> DecoderContext:
+        return DecoderContext(
+            cls=cls,
+            regions=regions,
+            mean_region=regions.mean(dim=1),
+            projected_regions=self.region_attention.project_regions(regions),
+            projected_cls=self.language_gru.project_cls(cls),
+        )
+
+    def initial_state(self, context: DecoderContext) -> DecoderState:
+        zeros = context.cls.new_zeros(context.cls.shape[0], self.config.decoder_hidden_size)
+        return DecoderState(zeros, zeros)
+
+    def step(self, previous_tokens, state: DecoderState, context: DecoderContext) -> DecoderState:
+        """One step of both GRUs from the previous word ids (B,)."""
+        previous_word = self.dropout(self.word_embedding(previous_tokens))                     # (B,E)
+        return self._step_embedded(previous_word, state, context)
+
+    def _step_embedded(self, previous_word, state: DecoderState, context: DecoderContext) -> DecoderState:
+        attention = self.attention_gru(context.mean_region, state.language, previous_word, state.attention)
+        attended, _ = self.region_attention(context.projected_regions, context.regions, attention)
+        language = self.language_gru(attended, context.projected_cls, attention, state.language)
+        return DecoderState(attention, language)
+
+    def distribution(self, language_states, context: DecoderContext):
+        """(log p (...,V), gate probability (...) or None, region similarity (...,K) or None)."""
+        vocabulary = self.language_gru.vocabulary_log_probs(language_states)
+        if self.structure_gate is None:
+            return vocabulary, None, None
+        gate_logits, similarity = self.structure_gate(language_states, context.regions)
+        log_probs = mix_distributions(vocabulary, gate_logits, similarity, self.region_token_ids)
+        return log_probs, torch.sigmoid(gate_logits), similarity.exp()
+
+    def forward(self, context: DecoderContext, explanation_tokens):
+        """Teacher forcing (with optional scheduled sampling) over the T = L+1 target columns."""
+        batch_size, steps = explanation_tokens.shape                                          # (B,T)
+        start = explanation_tokens.new_full((batch_size, 1), self.config.start_token_id)
+        inputs = torch.cat([start, explanation_tokens[:, :-1]], dim=1)                         # (B,T)
+        embedded = self.dropout(self.word_embedding(inputs))                                   # (B,T,E)
+        sampling = self.training and self.config.scheduled_sampling > 0
+        state = self.initial_state(context)
+        language_states = []
+        for t in range(steps):
+            previous_word = embedded[:, t]
+            if sampling and t > 0:
+                # Feed the model's own previous prediction to a random share of the questions.
+                with torch.no_grad():
+                    predicted = self.distribution(state.language, context)[0].argmax(dim=-1)   # (B,)
+                use_own = torch.rand(batch_size, device=inputs.device) < self.config.scheduled_sampling
+                own_word = self.dropout(self.word_embedding(predicted))
+                previous_word = torch.where(use_own[:, None], own_word, previous_word)
+            state = self._step_embedded(previous_word, state, context)
+            language_states.append(state.language)
+        return self.distribution(torch.stack(language_states, dim=1), context)               # (B,T,...)

@@ -1,0 +1,112 @@
+"""The whole REX model (backbone + answer head + explanation decoder) and its losses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rexlib.model.backbone import Backbone
+from rexlib.model.config import REXConfig
+from rexlib.model.decoder import DecoderContext, ExplanationDecoder
+
+LOSS_MODES = ("multitask", "explanation", "vqa")
+
+
+@dataclass
+class REXOutput:
+    """The same structure whatever the options: the baseline leaves `gate`/`region_similarity` as None."""
+
+    log_probs: torch.Tensor                        # (B, T, V) log of the (mixed) word distribution
+    answer_logits: torch.Tensor                    # (B, A)
+    gate: torch.Tensor | None = None               # (B, T) structure gate g_t (1 = word, 0 = region)
+    region_similarity: torch.Tensor | None = None  # (B, T, 36) s_t
+
+
+class AnswerHead(nn.Module):
+    """An MLP on the [CLS] state -> answer logits."""
+
+    def __init__(self, hidden_size: int, inner_size: int, answer_vocab_size: int, dropout: float):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(hidden_size, inner_size), nn.GELU(), nn.LayerNorm(inner_size), nn.Dropout(dropout),
+            nn.Linear(inner_size, answer_vocab_size),
+        )
+
+    def forward(self, cls):
+        return self.layers(cls)                                                        # (B,A)
+
+
+class REX(nn.Module):
+    def __init__(self, config: REXConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = Backbone(config)
+        hidden = self.backbone.hidden_size
+        self.answer_head = AnswerHead(hidden, config.answer_hidden_size, config.answer_vocab_size, config.dropout)
+        self.decoder = ExplanationDecoder(config, hidden)
+
+    def encode(self, batch) -> tuple[DecoderContext, torch.Tensor]:
+        """Backbone + answer head: the decoder's context and the answer logits (B,A)."""
+        fused = self.backbone(batch["question_tokens"], batch["question_mask"], batch["region_features"],
+                              batch["region_boxes"])
+        return self.decoder.prepare(fused.cls, fused.regions), self.answer_head(fused.cls)
+
+    def forward(self, batch) -> REXOutput:
+        context, answer_logits = self.encode(batch)
+        log_probs, gate, similarity = self.decoder(context, batch["explanation_tokens"])
+        return REXOutput(log_probs=log_probs, answer_logits=answer_logits, gate=gate, region_similarity=similarity)
+
+
+def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "multitask") -> dict[str, torch.Tensor]:
+    """`total`, `explanation`, `answer`, `gate` (scalars).
+
+    multitask: explanation + alpha answer + beta gate; explanation: no answer term; vqa: answer only.
+    """
+    if mode not in LOSS_MODES:
+        raise ValueError(f"loss mode must be one of {LOSS_MODES}, got {mode!r}")
+    targets = batch["explanation_tokens"]                                          # (B,T)
+    mask = batch["explanation_mask"].float()                                       # (B,T)
+    token_nll = -output.log_probs.gather(-1, targets[..., None]).squeeze(-1)       # (B,T)
+    explanation = (token_nll * mask).sum() / mask.sum().clamp(min=1.0)
+
+    answers = batch["answers"]
+    if (answers >= 0).any():
+        answer = F.cross_entropy(output.answer_logits, answers, ignore_index=-1)
+    else:
+        answer = output.answer_logits.sum() * 0.0
+
+    if output.gate is not None:
+        gate_targets = batch["gate_targets"]
+        positives = (gate_targets * mask).sum()
+        negatives = ((1 - gate_targets) * mask).sum()
+        total_tokens = positives + negatives
+        # Class-balanced: words (1) far outnumber region tokens (0); each class weighs half.
+        weights = torch.where(gate_targets > 0.5, total_tokens / (2 * positives.clamp(min=1.0)),
+                              total_tokens / (2 * negatives.clamp(min=1.0))) * mask
+        gate_bce = F.binary_cross_entropy(output.gate.clamp(1e-6, 1 - 1e-6), gate_targets, reduction="none")
+        gate = (gate_bce * weights).sum() / mask.sum().clamp(min=1.0)
+    else:
+        gate = explanation.new_zeros(())
+
+    if mode == "multitask":
+        total = explanation + config.alpha * answer + config.beta * gate
+    elif mode == "explanation":
+        total = explanation + config.beta * gate
+    else:
+        total = answer
+    return {"total": total, "explanation": explanation, "answer": answer, "gate": gate}
+
+
+@torch.no_grad()
+def batch_accuracies(output: REXOutput, batch) -> dict[str, float]:
+    """Cheap in-loop metrics: teacher-forced token accuracy and answer accuracy (as counts)."""
+    mask = batch["explanation_mask"]
+    correct_tokens = ((output.log_probs.argmax(-1) == batch["explanation_tokens"]) & mask).sum().item()
+    answers = batch["answers"]
+    known = answers >= 0
+    correct_answers = ((output.answer_logits.argmax(-1) == answers) & known).sum().item()
+    return {"correct_tokens": correct_tokens, "tokens": mask.sum().item(),
+            "correct_answers": correct_answers, "answers": known.sum().item()}

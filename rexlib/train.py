@@ -1,0 +1,541 @@
+"""Training REX: multi-task, explanation-only, or VQA fine-tuning on a fraction of the questions.
+
+Reads top to bottom: configuration -> data -> model -> optimiser and schedule -> (resume) -> loop with
+validation, metrics and checkpoints. A checkpoint holds everything needed to continue exactly where a
+killed run stopped: model, optimiser, schedule, the python / numpy / torch random states and the data
+order (epoch, batches done in it, shuffling seed). Under `torchrun` it trains with DDP (gloo on CPU,
+nccl on GPU); only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from rexlib.data import REXDataset, collate, load_dataset_info, load_vocab, split_types, stratified_subset
+from rexlib.model import REX, REXConfig, batch_accuracies, compute_losses, vocab_overrides
+
+TRAIN_MODES = {"multitask": "multitask", "explanation": "explanation", "vqa-finetune": "vqa"}  # -> loss mode
+BEST_METRICS = {"val_loss": min, "token_accuracy": max, "answer_accuracy": max}
+METRIC_COLUMNS = ("step", "epoch", "split", "loss", "explanation_loss", "answer_loss", "gate_loss",
+                  "token_accuracy", "answer_accuracy", "lr", "samples_per_second")
+
+
+@dataclass
+class TrainConfig:
+    data: str                                  # GQA-REX store directory (dataset.json, vocab.json, {split}.h5)
+    out: str                                   # run directory, e.g. outputs/runs/rex_tiny
+    mode: str = "multitask"                    # multitask | explanation | vqa-finetune
+    preset: str = "tiny"                       # REXConfig preset: tiny | base
+    structure_gate: bool = True                # False trains the baseline
+    backbone: str = "visualbert"               # visualbert | lxmert
+    pretrained: str | None = None              # local Hugging Face directory for the backbone + tokenizer
+    epochs: int = 10                           # passes over the (subset of the) training split
+    seed: int = 0                              # model init, dropout, data order, subset choice
+    batch_size: int = 64                       # questions per step (per process under torchrun)
+    lr: float = 5e-4                           # peak Adam learning rate
+    weight_decay: float = 0.0                  # Adam L2
+    grad_clip: float = 1.0                     # max gradient norm
+    schedule: str = "linear"                   # after warmup: linear | cosine | constant
+    warmup_fraction: float = 0.05              # share of all steps spent warming up
+    alpha: float = 1.0                         # answer-loss weight
+    beta: float = 1.0                          # structure-gate loss weight
+    scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word
+    dropout: float | None = None               # None: the preset's
+    max_steps: int | None = None               # stop (and finish normally) after this many optimiser steps
+    stop_after_steps: int | None = None        # simulate a kill: checkpoint and return after this many steps
+    checkpoint_every_steps: int = 0            # extra mid-epoch checkpoint_last (0: only at epoch ends)
+    best_metric: str = "auto"                  # val_loss | token_accuracy | answer_accuracy | auto (by mode)
+    train_split: str = "train"
+    val_split: str = "val"                     # "" skips validation
+    val_max_questions: int | None = 2000       # validation cost cap (first N questions of the split)
+    fraction: float = 1.0                      # stratified (types_detailed) share of training questions
+    init_from: str | None = None               # run directory whose best weights initialise this run
+    resume: bool = False                       # continue from OUT/checkpoint_last.pt
+    num_workers: int = 0                       # DataLoader workers (batches are cheap; 0 is usually best)
+    device: str = "auto"                       # auto | cpu | cuda
+    log_every: int = 20                        # steps between metrics.csv / TensorBoard rows
+    progress: bool = True                      # tqdm bars
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A fresh shuffled order each epoch from (seed, epoch), sharded across ranks, that can start mid-epoch.
+
+    Like DistributedSampler (drop_last=False): the order is padded by repeating its first indices so every
+    rank gets the same count; `set_epoch(epoch, skip)` skips the first `skip` samples of this rank's share.
+    """
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True):
+        self.size, self.seed, self.rank, self.world_size, self.shuffle = size, seed, rank, world_size, shuffle
+        self.per_rank = math.ceil(size / world_size)
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def order(self) -> list[int]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.size, generator=generator).tolist()
+        else:
+            order = list(range(self.size))
+        padding = self.per_rank * self.world_size - self.size
+        order += (order * (padding // max(self.size, 1) + 1))[:padding]
+        return order[self.rank :: self.world_size]
+
+    def __iter__(self):
+        return iter(self.order()[self.skip :])
+
+    def __len__(self) -> int:
+        return self.per_rank - self.skip
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _atomic_save(value, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(value, temporary)
+    os.replace(temporary, path)
+
+
+def _atomic_json(value, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2))
+    os.replace(temporary, path)
+
+
+def _rng_state() -> dict:
+    state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        # numpy's state holds an ndarray; keep plain types so `weights_only=True` can load it.
+        "numpy": [state[0], torch.from_numpy(state[1].astype(np.int64)), int(state[2]), int(state[3]), float(state[4])],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _schedule(config: TrainConfig, total_steps: int):
+    warmup = int(config.warmup_fraction * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        if config.schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        if config.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0
+
+    if config.schedule not in ("linear", "cosine", "constant"):
+        raise ValueError(f"schedule must be linear, cosine or constant, got {config.schedule!r}")
+    return factor
+
+
+def _to_device(batch: dict, device) -> dict:
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
+def _distributed() -> tuple[int, int, int]:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def question_tokenizer(pretrained: str | None):
+    """The BERT tokenizer saved beside pretrained backbone weights (None: the store's word-level ids)."""
+    if not pretrained:
+        return None
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast.from_pretrained(pretrained, local_files_only=True)
+
+
+def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info: dict) -> REXConfig:
+    overrides = dict(
+        vocab_overrides(vocab),
+        region_feature_dim=feature_dim,
+        max_explanation_length=int(info.get("max_explanation_length", 12)),
+        max_question_length=int(info.get("max_question_length", 24)),
+        structure_gate=config.structure_gate,
+        backbone=config.backbone,
+        pretrained=config.pretrained,
+        alpha=config.alpha,
+        beta=config.beta,
+        scheduled_sampling=config.scheduled_sampling,
+    )
+    if config.dropout is not None:
+        overrides["dropout"] = config.dropout
+    model_config = REXConfig.preset(config.preset, **overrides)
+    if config.pretrained:
+        tokenizer = question_tokenizer(config.pretrained)
+        model_config.question_vocab_size = len(tokenizer)
+    return model_config
+
+
+@torch.no_grad()
+def validate(model, loader, model_config: REXConfig, loss_mode: str, device) -> dict[str, float]:
+    """Teacher-forced validation: mean losses, token accuracy, answer accuracy."""
+    was_training = model.training
+    model.eval()
+    sums = {"loss": 0.0, "explanation_loss": 0.0, "answer_loss": 0.0, "gate_loss": 0.0}
+    counts = {"correct_tokens": 0, "tokens": 0, "correct_answers": 0, "answers": 0}
+    questions = 0
+    for batch in loader:
+        batch = _to_device(batch, device)
+        output = model(batch)
+        losses = compute_losses(output, batch, model_config, loss_mode)
+        size = batch["answers"].shape[0]
+        questions += size
+        for name, key in (("loss", "total"), ("explanation_loss", "explanation"), ("answer_loss", "answer"),
+                          ("gate_loss", "gate")):
+            sums[name] += float(losses[key]) * size
+        for key, value in batch_accuracies(output, batch).items():
+            counts[key] += value
+    model.train(was_training)
+    result = {name: value / max(questions, 1) for name, value in sums.items()}
+    result["token_accuracy"] = counts["correct_tokens"] / max(counts["tokens"], 1)
+    result["answer_accuracy"] = counts["correct_answers"] / max(counts["answers"], 1)
+    return result
+
+
+class MetricsLog:
+    """metrics.csv (appended, header once) and TensorBoard scalars; a no-op on ranks other than 0."""
+
+    def __init__(self, run_dir: Path, enabled: bool, resume_step: int | None):
+        self.enabled = enabled
+        self.path = run_dir / "metrics.csv"
+        self.writer = None
+        if not enabled:
+            return
+        if resume_step is not None and self.path.exists():
+            # Drop rows the killed run wrote after its last checkpoint: they will be written again.
+            with self.path.open() as handle:
+                rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
+            self._rewrite(rows)
+        elif resume_step is None:
+            self._rewrite([])
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=resume_step)
+
+    def _rewrite(self, rows) -> None:
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(temporary, self.path)
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
+        for key, value in row.items():
+            if key not in ("step", "epoch", "split") and isinstance(value, (int, float)):
+                self.writer.add_scalar(f"{row['split']}/{key}", value, row["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+# ------------------------------------------------------------------------------------------------- train
+def train(config: TrainConfig) -> dict:
+    """Train one run into `config.out`; returns a summary (steps, best metric, last validation, speed)."""
+    if config.mode not in TRAIN_MODES:
+        raise ValueError(f"mode must be one of {list(TRAIN_MODES)}, got {config.mode!r}")
+    loss_mode = TRAIN_MODES[config.mode]
+    best_metric = config.best_metric
+    if best_metric == "auto":
+        best_metric = {"multitask": "val_loss", "explanation": "token_accuracy", "vqa": "answer_accuracy"}[loss_mode]
+    if best_metric not in BEST_METRICS:
+        raise ValueError(f"best_metric must be one of {list(BEST_METRICS)} or auto, got {best_metric!r}")
+
+    # -- processes and device
+    rank, world_size, local_rank = _distributed()
+    if config.device == "auto":
+        device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(config.device)
+    if world_size > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    is_main = rank == 0
+    run_dir = Path(config.out)
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    # -- data
+    info = load_dataset_info(config.data)
+    vocab = load_vocab(Path(config.data) / "vocab.json")
+    tokenizer = question_tokenizer(config.pretrained)
+    train_rows = None
+    if config.fraction < 1.0:
+        train_rows = stratified_subset(split_types(config.data, config.train_split), config.fraction, config.seed)
+    train_set = REXDataset(config.data, config.train_split, indices=train_rows, tokenizer=tokenizer)
+    if len(train_set) == 0:
+        raise ValueError(f"{config.data}/{config.train_split}.h5: no training questions")
+    val_set = None
+    if config.val_split:
+        val_rows = None
+        if config.val_max_questions is not None:
+            val_rows = np.arange(min(config.val_max_questions, len(REXDataset(config.data, config.val_split))))
+        val_set = REXDataset(config.data, config.val_split, indices=val_rows, tokenizer=tokenizer)
+    sampler = EpochSampler(len(train_set), config.seed, rank, world_size)
+    loader_generator = torch.Generator().manual_seed(config.seed)  # keeps the DataLoader off the global RNG
+    train_loader = torch.utils.data.DataLoader(
+        train_set, batch_size=config.batch_size, sampler=sampler, collate_fn=collate, drop_last=False,
+        num_workers=config.num_workers, generator=loader_generator, persistent_workers=False,
+    )
+    val_loader = None
+    if val_set is not None:
+        val_loader = torch.utils.data.DataLoader(val_set, batch_size=max(config.batch_size, 128),
+                                                 collate_fn=collate, shuffle=False)
+    steps_per_epoch = math.ceil(sampler.per_rank / config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+
+    # -- model (from a preset, or the architecture and weights of an explanation-pretrained run)
+    if config.init_from:
+        init_model, _, init_vocab = load_run(config.init_from, which="best")
+        if init_vocab["explanation"] != vocab["explanation"] or init_vocab["answer"] != vocab["answer"]:
+            raise ValueError(f"--init-from {config.init_from}: its vocab.json differs from {config.data}/vocab.json")
+        model_config = dataclasses.replace(init_model.config, alpha=config.alpha, beta=config.beta,
+                                           scheduled_sampling=config.scheduled_sampling)
+        if config.dropout is not None:
+            model_config.dropout = config.dropout
+        model = REX(model_config)
+        model.load_state_dict(init_model.state_dict())
+        del init_model
+    else:
+        model_config = build_model_config(config, vocab, train_set.feature_dim, info)
+        model = REX(model_config)
+    if model_config.region_feature_dim != train_set.feature_dim:
+        raise ValueError(f"{train_set.regions_path}: {train_set.feature_dim}-d features, the model expects "
+                         f"{model_config.region_feature_dim}-d")
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, total_steps))
+
+    # -- resume
+    global_step, epoch, skip_batches = 0, 0, 0
+    best_value = None
+    last_path, best_path = run_dir / "checkpoint_last.pt", run_dir / "checkpoint_best.pt"
+    resumed = config.resume and last_path.exists()
+    if resumed:
+        checkpoint = torch.load(last_path, map_location=device, weights_only=True)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        order = checkpoint["data_order"]
+        if order["seed"] != config.seed or order["batch_size"] != config.batch_size:
+            raise ValueError(f"{last_path}: saved with seed {order['seed']} / batch size {order['batch_size']}; "
+                             f"resume with the same values")
+        global_step, epoch, skip_batches = checkpoint["global_step"], order["epoch"], order["step_in_epoch"]
+        best_value = checkpoint.get("best_value")
+        _set_rng_state(checkpoint["rng"])
+        if is_main:
+            print(f"resuming {run_dir} at epoch {epoch}, step {skip_batches} of {steps_per_epoch} "
+                  f"(global step {global_step})")
+    elif config.resume and is_main:
+        print(f"{last_path} not found: starting a fresh run")
+    if world_size > 1:
+        # Different dropout per rank; identical initial weights come from DDP's broadcast.
+        torch.manual_seed(config.seed * 1000 + rank + global_step)
+
+    if is_main:
+        _atomic_json({"train": dataclasses.asdict(config), "model": model_config.to_dict(),
+                      "best_metric": best_metric, "world_size": world_size, "dataset": {
+                          k: v for k, v in info.items() if k != "regions_path"}}, run_dir / "config.json")
+        shutil.copyfile(Path(config.data) / "vocab.json", run_dir / "vocab.json.tmp")
+        os.replace(run_dir / "vocab.json.tmp", run_dir / "vocab.json")
+    log = MetricsLog(run_dir, is_main, global_step if resumed else None)
+
+    trained_model = model
+    if world_size > 1:
+        trained_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+
+    def checkpoint_state(next_epoch: int, step_in_epoch: int) -> dict:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(),
+            "data_order": {"epoch": next_epoch, "step_in_epoch": step_in_epoch, "seed": config.seed,
+                           "batch_size": config.batch_size},
+            "global_step": global_step,
+            "best_value": best_value,
+            "best_metric": best_metric,
+        }
+
+    def validate_and_save(next_epoch: int, step_in_epoch: int) -> dict:
+        """Rank 0 validates and writes last (and best); the others wait."""
+        nonlocal best_value
+        metrics = {}
+        if is_main:
+            if val_loader is not None:
+                metrics = validate(model, val_loader, model_config, loss_mode, device)
+                log.write({"step": global_step, "epoch": epoch, "split": config.val_split, **metrics})
+                value = metrics["loss" if best_metric == "val_loss" else best_metric]
+                lower_is_better = BEST_METRICS[best_metric] is min
+                if best_value is None or (value < best_value if lower_is_better else value > best_value):
+                    best_value = value
+                    _atomic_save({"model": model.state_dict(), "global_step": global_step, "best_metric": best_metric,
+                                  "best_value": value}, best_path)
+            _atomic_save(checkpoint_state(next_epoch, step_in_epoch), last_path)
+            if val_loader is None:
+                shutil.copyfile(last_path, best_path)
+        if world_size > 1:
+            dist.barrier()
+        return metrics
+
+    # -- loop
+    model.train()
+    summary = {"run_dir": str(run_dir), "stopped_early": False, "best_metric": best_metric}
+    last_metrics: dict = {}
+    samples_seen, train_seconds = 0, 0.0
+    finished = global_step >= total_steps
+    while not finished and epoch < config.epochs:
+        sampler.set_epoch(epoch, skip_batches * config.batch_size)
+        bar = tqdm(total=steps_per_epoch, initial=skip_batches, desc=f"epoch {epoch + 1}/{config.epochs}",
+                   disable=not (is_main and config.progress), leave=False)
+        step_in_epoch = skip_batches
+        window = {"loss": 0.0, "explanation": 0.0, "answer": 0.0, "gate": 0.0, "steps": 0, "samples": 0,
+                  "seconds": 0.0, "correct_tokens": 0, "tokens": 0, "correct_answers": 0, "answers": 0}
+        for batch in train_loader:
+            started = time.perf_counter()
+            batch = _to_device(batch, device)
+            output = trained_model(batch)
+            losses = compute_losses(output, batch, model_config, loss_mode)
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            global_step += 1
+            step_in_epoch += 1
+            seconds = time.perf_counter() - started
+            size = batch["answers"].shape[0]
+            samples_seen += size
+            train_seconds += seconds
+            window["steps"] += 1
+            window["samples"] += size
+            window["seconds"] += seconds
+            for key in ("explanation", "answer", "gate"):
+                window[key] += losses[key].item()
+            window["loss"] += losses["total"].item()
+            for key, value in batch_accuracies(output, batch).items():
+                window[key] += value
+            bar.update(1)
+            if global_step % config.log_every == 0 or step_in_epoch == steps_per_epoch:
+                steps = window["steps"]
+                row = {"step": global_step, "epoch": epoch, "split": "train", "loss": window["loss"] / steps,
+                       "explanation_loss": window["explanation"] / steps, "answer_loss": window["answer"] / steps,
+                       "gate_loss": window["gate"] / steps,
+                       "token_accuracy": window["correct_tokens"] / max(window["tokens"], 1),
+                       "answer_accuracy": window["correct_answers"] / max(window["answers"], 1),
+                       "lr": scheduler.get_last_lr()[0],
+                       "samples_per_second": window["samples"] * world_size / max(window["seconds"], 1e-9)}
+                log.write(row)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", tokens=f"{row['token_accuracy']:.2f}")
+                window = {key: 0 if isinstance(value, int) else 0.0 for key, value in window.items()}
+
+            if global_step >= total_steps:
+                finished = True
+                break
+            if config.stop_after_steps is not None and global_step >= config.stop_after_steps:
+                # As if the process were killed right after this step's checkpoint.
+                if is_main:
+                    _atomic_save(checkpoint_state(epoch, step_in_epoch), last_path)
+                if world_size > 1:
+                    dist.barrier()
+                bar.close()
+                log.close()
+                summary.update(stopped_early=True, global_step=global_step)
+                return summary
+            if config.checkpoint_every_steps and global_step % config.checkpoint_every_steps == 0 \
+                    and step_in_epoch < steps_per_epoch:
+                if is_main:
+                    _atomic_save(checkpoint_state(epoch, step_in_epoch), last_path)
+                if world_size > 1:
+                    dist.barrier()
+        bar.close()
+        if step_in_epoch >= steps_per_epoch:
+            epoch, skip_batches = epoch + 1, 0
+            last_metrics = validate_and_save(epoch, 0)
+        else:
+            skip_batches = step_in_epoch
+            last_metrics = validate_and_save(epoch, skip_batches)
+        if is_main and last_metrics:
+            print(f"epoch {epoch} step {global_step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
+
+    log.close()
+    summary.update(
+        global_step=global_step,
+        epochs_done=epoch,
+        best_value=best_value,
+        validation=last_metrics,
+        train_samples_per_second=samples_seen * world_size / max(train_seconds, 1e-9),
+    )
+    if is_main:
+        _atomic_json(summary, run_dir / "summary.json")
+    return summary
+
+
+def load_run(run_dir, which: str = "best"):
+    """(model in eval mode on CPU, TrainConfig, vocab dict) from a run directory; model.config is its REXConfig."""
+    run_dir = Path(run_dir)
+    if which not in ("best", "last"):
+        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path}: not found; is {run_dir} a training run?")
+    saved = json.loads(config_path.read_text())
+    train_config = TrainConfig.from_dict(saved["train"])
+    model_config = REXConfig.from_dict(saved["model"])
+    vocab = load_vocab(run_dir / "vocab.json")
+    checkpoint_path = run_dir / f"checkpoint_{which}.pt"
+    if not checkpoint_path.is_file():
+        raise FileNotFoundError(f"{checkpoint_path}: not found")
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    model = REX(model_config)
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    return model, train_config, vocab

@@ -1,0 +1,67 @@
+"""`python -m rexlib train`: flags -> `rexlib.train.TrainConfig` -> `rexlib.train.train`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="GQA-REX store directory (dataset.json, vocab.json, ...)")
+    parser.add_argument("--out", required=True, help="run directory, e.g. outputs/runs/rex_tiny")
+    parser.add_argument("--mode", default="multitask", choices=["multitask", "explanation", "vqa-finetune"])
+    parser.add_argument("--preset", default="tiny", choices=["tiny", "base"])
+    parser.add_argument("--no-structure-gate", action="store_true", help="train the baseline (no structure gate)")
+    parser.add_argument("--backbone", default="visualbert", choices=["visualbert", "lxmert"])
+    parser.add_argument("--pretrained", default=None, help="local Hugging Face directory (weights + tokenizer)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--schedule", default="linear", choices=["linear", "cosine", "constant"])
+    parser.add_argument("--warmup-fraction", type=float, default=0.05)
+    parser.add_argument("--grad-clip", type=float, default=1.0)
+    parser.add_argument("--alpha", type=float, default=1.0, help="answer-loss weight")
+    parser.add_argument("--beta", type=float, default=1.0, help="structure-gate loss weight")
+    parser.add_argument("--dropout", type=float, default=None)
+    parser.add_argument("--scheduled-sampling", type=float, default=0.0,
+                        help="probability of feeding the model's own previous word (default: teacher forcing)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
+    parser.add_argument("--init-from", default=None, help="run directory with explanation-pretrained weights")
+    parser.add_argument("--fraction", type=float, default=1.0, help="stratified share of training questions")
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--stop-after-steps", type=int, default=None, help="checkpoint and stop (simulated kill)")
+    parser.add_argument("--checkpoint-every-steps", type=int, default=0)
+    parser.add_argument("--best-metric", default="auto",
+                        choices=["auto", "val_loss", "token_accuracy", "answer_accuracy"])
+    parser.add_argument("--val-split", default="val")
+    parser.add_argument("--val-max-questions", type=int, default=2000)
+    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--log-every", type=int, default=20)
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+
+
+def config_from_args(args: argparse.Namespace):
+    from rexlib.train import TrainConfig
+
+    return TrainConfig(
+        data=args.data, out=args.out, mode=args.mode, preset=args.preset,
+        structure_gate=not args.no_structure_gate, backbone=args.backbone, pretrained=args.pretrained,
+        epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
+        warmup_fraction=args.warmup_fraction, grad_clip=args.grad_clip, alpha=args.alpha, beta=args.beta,
+        dropout=args.dropout, scheduled_sampling=args.scheduled_sampling, resume=args.resume,
+        init_from=args.init_from, fraction=args.fraction, max_steps=args.max_steps,
+        stop_after_steps=args.stop_after_steps, checkpoint_every_steps=args.checkpoint_every_steps,
+        best_metric=args.best_metric, val_split=args.val_split, val_max_questions=args.val_max_questions,
+        num_workers=args.num_workers, device=args.device, log_every=args.log_every, progress=not args.no_progress,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rexlib.train import train
+
+    summary = train(config_from_args(args))
+    if summary.get("global_step") is not None:
+        print(json.dumps(summary, indent=2, default=str))
+    return 0
