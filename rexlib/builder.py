@@ -84,6 +84,7 @@ class SplitInput:
 
 
 _INPUTS: dict[str, SplitInput] = {}
+_IN_MEMORY: dict[str, dict] = {}  # partial file path -> its records, for chunks processed in this process
 
 
 def _scene(data: SplitInput, image_id: str):
@@ -125,6 +126,12 @@ def _families(program: Sequence[gqa.Step]) -> str:
     return ",".join(seen)
 
 
+def _types(types) -> dict:
+    """GQA's three type labels only (the raw record may carry more)."""
+    types = types if isinstance(types, dict) else {}
+    return {key: types.get(key) for key in ("structural", "semantic", "detailed")}
+
+
 def _normalise(answer) -> str:
     return str(answer).strip().lower() if answer is not None else ""
 
@@ -133,11 +140,11 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
     """Process questions into records; never raises for one bad question.
 
     Returns ``{"executed": [...], "skipped": [...]}``. An executed record is a tuple
-    ``(index, question id, image row, question, answer, types, families, operations, raw explanation,
-    tokens, grounding record, derived answer, agrees)``; a skipped one is ``(index, question id, file,
+    ``(index, question id, image row, question, answer, types, families, None (reserved), raw
+    explanation, tokens, grounding record, derived answer, agrees)``; operations are counted per chunk; a skipped one is ``(index, question id, file,
     step, kind, reason)``.
     """
-    executed, skipped = [], []
+    executed, skipped, operations = [], [], Counter()
     file, regions_row = data.question_file, data.regions.row
     for index, question_id, raw in items:
         image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
@@ -174,13 +181,13 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
             skipped.append((index, question_id, file, None, SKIP_GROUNDING, str(error)))
             continue
         derived = execution.answer
+        operations.update(step.operation for step in question.program)
         executed.append((
-            index, question_id, row, question.question, question.answer, dict(question.types),
-            _families(question.program), [step.operation for step in question.program],
-            execution.explanation, grounded.tokens, grounded.record(), derived,
-            _normalise(derived) == _normalise(question.answer),
+            index, question_id, row, question.question, question.answer, _types(question.types),
+            _families(question.program), None, execution.explanation, grounded.tokens, grounded.record(),
+            derived, _normalise(derived) == _normalise(question.answer),
         ))
-    return {"executed": executed, "skipped": skipped}
+    return {"executed": executed, "skipped": skipped, "operations": operations}
 
 
 def _write_pickle(path: Path, value) -> None:
@@ -190,12 +197,18 @@ def _write_pickle(path: Path, value) -> None:
     os.replace(temporary, path)
 
 
-def _run_chunk(task: tuple[str, int, int, int, str]) -> int:
-    """Worker entry: process items[start:stop] of a split and write the chunk's partial file."""
-    split, number, start, stop, path = task
+def _run_chunk(task: tuple[str, int, int, int, str]) -> dict:
+    """Process items[start:stop] of a split and write the chunk's partial file (worker entry)."""
+    split, _number, start, stop, path = task
     data = _INPUTS[split]
-    _write_pickle(Path(path), process_items(data, data.items[start:stop]))
-    return number
+    result = process_items(data, data.items[start:stop])
+    _write_pickle(Path(path), result)
+    return result
+
+
+def _run_chunk_in_worker(task: tuple[str, int, int, int, str]) -> int:
+    _run_chunk(task)
+    return task[1]  # the records travel through the partial file, not the pipe
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,12 +315,12 @@ def process_split(split: str, gqa_dir, regions, work_dir: Path, *, workers: int 
     try:
         if workers <= 1 or len(pending) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
             for task in pending:
-                _run_chunk(task)
+                _IN_MEMORY[task[4]] = _run_chunk(task)  # spares finalize reading it back
         else:
             # fork: the children inherit the loaded files instead of receiving them pickled.
             context = multiprocessing.get_context("fork")
             with context.Pool(min(workers, len(pending))) as pool:
-                for _ in pool.imap_unordered(_run_chunk, pending):
+                for _ in pool.imap_unordered(_run_chunk_in_worker, pending):
                     pass
     finally:
         _INPUTS.pop(split, None)
@@ -318,20 +331,24 @@ def process_split(split: str, gqa_dir, regions, work_dir: Path, *, workers: int 
 
 def load_partials(partial_dirs: Sequence[Path]) -> dict:
     """Records of one split from one or more partial folders (shards), back in file order."""
-    executed, skipped, questions = [], [], 0
+    executed, skipped, questions, operations = [], [], 0, Counter()
     for partial_dir in partial_dirs:
         complete = partial_dir / "complete.json"
         if not complete.exists():
             raise FileNotFoundError(f"{partial_dir}: not complete (no complete.json); rerun the build")
         questions += read_json(complete)["questions"]
         for path in sorted(partial_dir.glob("chunk-*.pkl")):
-            with open(path, "rb") as handle:  # our own files, written by stage 1
-                chunk = pickle.load(handle)
+            chunk = _IN_MEMORY.pop(str(path), None)
+            if chunk is None:
+                with open(path, "rb") as handle:  # our own files, written by stage 1
+                    chunk = pickle.load(handle)
             executed.extend(chunk["executed"])
             skipped.extend(chunk["skipped"])
+            operations.update(chunk["operations"])
     executed.sort(key=lambda record: record[0])
     skipped.sort(key=lambda record: record[0])
-    return {"executed": executed, "skipped": skipped, "questions": questions}
+    return {"executed": executed, "skipped": skipped, "questions": questions,
+            "operations": dict(sorted(operations.items()))}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -350,11 +367,9 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
     grounded = [sum(token.startswith("#") for token in record[9]) for record in kept]
     grid = [sum(token.startswith("@") for token in record[9]) for record in kept]
     bounds = [record[10]["upper_bound"] for record in kept if record[10]["objects"]]
-    operations: Counter = Counter()
     family_questions: Counter = Counter()
     family_agree: Counter = Counter()
     for record in executed:
-        operations.update(record[7])
         for family in record[6].split(","):
             family_questions[family] += 1
             family_agree[family] += record[12]
@@ -382,7 +397,7 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
         "upper_bound_mean": _mean(bounds),
         "vocabulary_size": {"explanation": len(vocabularies.explanation), "answer": len(vocabularies.answer),
                             "question": len(vocabularies.question)},
-        "operations": dict(sorted(operations.items())),
+        "operations": records["operations"],
         "families": {
             family: {"questions": family_questions[family], "agree": family_agree[family],
                      "agreement": round(family_agree[family] / family_questions[family], 6)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from rexlib import gqa
@@ -28,6 +29,7 @@ from rexlib.builder import (
     SKIP_REGIONS,
     SKIP_SCENE,
     _families,
+    _types,
     finalize,
     summary_table,
 )
@@ -76,7 +78,7 @@ def import_split(split: str, release_dir: Path, gqa_dir, regions) -> dict | None
     source_file = str(release_dir / f"{'processed' if processed is not None else 'converted'}"
                                     f"_explanation_{split}.json")
     entries = processed if processed is not None else converted
-    executed, skipped, images, same_as_release = [], [], {}, 0
+    executed, skipped, images, same_as_release, operations = [], [], {}, 0, Counter()
     for index, (question_id, explanation) in enumerate(entries.items()):
         def skip(kind, reason, step=None, index=index, question_id=question_id):
             skipped.append((index, question_id, source_file, step, kind, reason))
@@ -118,11 +120,12 @@ def import_split(split: str, release_dir: Path, gqa_dir, regions) -> dict | None
             regions_used = [int(t[1:]) for t in tokens if t.startswith("#")]
             record = {"objects": [], "boxes": [], "regions": regions_used, "upper_bound": 0.0}
         executed.append((
-            index, question_id, row, question.question, question.answer, dict(question.types),
-            _families(question.program), [step.operation for step in question.program],
-            explanation, tuple(tokens), record, question.answer, True,
+            index, question_id, row, question.question, question.answer, _types(question.types),
+            _families(question.program), None, explanation, tuple(tokens), record, question.answer, True,
         ))
+        operations.update(step.operation for step in question.program)
     return {"executed": executed, "skipped": skipped, "questions": len(entries),
+            "operations": dict(sorted(operations.items())),
             "release": {"processed": processed is not None, "converted": converted is not None,
                         "regrounded_same_as_release": same_as_release if processed and converted else None}}
 

@@ -55,8 +55,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def write_json(path: str | os.PathLike, value, *, indent: int | None = None) -> None:
     """Atomically write ``value`` as json (utf-8, keys in insertion order, no NaN)."""
+    # json.dumps, not json.dump: only the one-shot path uses the C encoder (several times faster).
+    text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, ensure_ascii=False, indent=indent, allow_nan=False)
+        handle.write(text)
 
 
 def read_json(path: str | os.PathLike):
