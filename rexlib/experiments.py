@@ -99,34 +99,14 @@ def workspace(root: str = "", output_dir: str = "outputs", size: str = "demo", w
 
 
 def ensure_world(world_dir: str | os.PathLike, images: int, seed: int = 0, render: bool = True) -> dict:
-    """Build the embedded GQA-format world into `world_dir` unless its manifest says it is there already.
+    """Build the embedded GQA-format world into `world_dir` unless an identical one is there already.
 
-    Returns the manifest (`world.json`). A world built with another image count or seed is an error: the
-    notebooks never overwrite data silently (delete the folder or choose another one).
+    Returns the manifest (`world.json`). A world built with other parameters is an error
+    (`rexlib.world.WorldExistsError`): the notebooks never overwrite data silently.
     """
-    world_dir = Path(world_dir)
-    manifest_path = world_dir / "world.json"
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
-        found_images, found_seed = _manifest_images(manifest), manifest.get("seed")
-        if (found_images is not None and found_images != images) or (found_seed is not None and found_seed != seed):
-            raise ValueError(f"{manifest_path}: holds a world of {found_images} images, seed {found_seed}; "
-                             f"asked for {images} images, seed {seed}. Remove the folder or pass another world_dir.")
-        return manifest
     from rexlib.world import build_world
 
-    build_world(world_dir, images=images, seed=seed, render=render)
-    return json.loads(manifest_path.read_text())
-
-
-def _manifest_images(manifest: dict) -> int | None:
-    for key in ("images", "image_count", "num_images"):
-        if isinstance(manifest.get(key), int):
-            return manifest[key]
-    parameters = manifest.get("parameters")
-    if isinstance(parameters, dict) and isinstance(parameters.get("images"), int):
-        return parameters["images"]
-    return None
+    return build_world(world_dir, images=images, seed=seed, render=render, progress=False)
 
 
 def ensure_dataset(gqa_dir: str | os.PathLike, data_dir: str | os.PathLike, regions: str | os.PathLike = "",
@@ -152,10 +132,10 @@ def ensure_dataset(gqa_dir: str | os.PathLike, data_dir: str | os.PathLike, regi
 
 def build_reports(data_dir: str | os.PathLike) -> dict[str, dict]:
     """split -> the builder's report for it."""
-    reports = {}
-    for path in sorted(Path(data_dir).glob("build_report_*.json")):
-        reports[path.stem.removeprefix("build_report_")] = json.loads(path.read_text())
-    return reports
+    order = {split: index for index, split in enumerate(("train", "val", "testdev", "test", "challenge"))}
+    paths = sorted(Path(data_dir).glob("build_report_*.json"),
+                   key=lambda path: (order.get(path.stem.removeprefix("build_report_"), 99), path.name))
+    return {path.stem.removeprefix("build_report_"): json.loads(path.read_text()) for path in paths}
 
 
 def dataset_splits(data_dir: str | os.PathLike) -> list[str]:
@@ -171,6 +151,86 @@ def dataset_splits(data_dir: str | os.PathLike) -> list[str]:
 
 def _strings(dataset) -> list[str]:
     return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in dataset[()]]
+
+
+def build_summary(reports: dict[str, dict]) -> pd.DataFrame:
+    """One row per split of the builder's reports: counts, answer agreement, lengths, grounding."""
+    rows = []
+    for split, report in reports.items():
+        length = report.get("length", {})
+        rows.append({
+            "split": split, "questions": report.get("questions"), "explanations": report.get("explanations"),
+            "skipped": report.get("skipped"), "answer agreement (%)": 100 * report.get("agreement", float("nan")),
+            "mean tokens": length.get("mean_tokens"), "max tokens": length.get("max_tokens"),
+            "over limit": length.get("over_limit"), "#k per explanation": report.get("grounded_tokens_per_explanation"),
+            "@k per explanation": report.get("grid_tokens_per_explanation"),
+            "grounding upper bound": report.get("upper_bound_mean"),
+        })
+    return pd.DataFrame(rows)
+
+
+def operation_counts(reports: dict[str, dict]) -> pd.DataFrame:
+    """How often each GQA operation was executed, per split (long table: split, operation, steps)."""
+    rows = [{"split": split, "operation": operation, "steps": count}
+            for split, report in reports.items() for operation, count in report.get("operations", {}).items()]
+    return pd.DataFrame(rows, columns=["split", "operation", "steps"]).sort_values(
+        ["split", "steps"], ascending=[True, False]).reset_index(drop=True)
+
+
+def family_agreement(reports: dict[str, dict]) -> pd.DataFrame:
+    """Per split and operation family: questions and how often the executor re-derives GQA's answer."""
+    rows = [{"split": split, "family": family, "questions": entry["questions"],
+             "answer agreement (%)": 100 * entry["agreement"]}
+            for split, report in reports.items() for family, entry in report.get("families", {}).items()]
+    return pd.DataFrame(rows, columns=["split", "family", "questions", "answer agreement (%)"])
+
+
+def skip_reasons(reports: dict[str, dict]) -> pd.DataFrame:
+    """Why questions were skipped, per split."""
+    rows = [{"split": split, "reason": reason, "questions": count}
+            for split, report in reports.items() for reason, count in report.get("skipped_by_reason", {}).items()]
+    return pd.DataFrame(rows, columns=["split", "reason", "questions"])
+
+
+def pick_question(questions: dict, index: int = 0, min_steps: int = 3):
+    """A question worth following step by step: the index-th (in id order) whose program has at least
+    `min_steps` steps and a relate step if any has one; falls back to any question."""
+    ordered = [questions[key] for key in sorted(questions)]
+    if not ordered:
+        raise ValueError("no questions to pick from")
+    for condition in (lambda q: len(q.program) >= min_steps and any(s.family == "relate" for s in q.program),
+                      lambda q: len(q.program) >= min_steps, lambda q: True):
+        chosen = [question for question in ordered if condition(question)]
+        if chosen:
+            return chosen[index % len(chosen)]
+    raise AssertionError("unreachable")
+
+
+def program_table(question) -> pd.DataFrame:
+    """A question's program, one row per step: operation, family, argument, dependencies."""
+    return pd.DataFrame([{"step": step.index, "operation": step.operation, "family": step.family,
+                          "argument": step.argument, "dependencies": ", ".join(map(str, step.dependencies))}
+                         for step in question.program])
+
+
+def steps_table(execution, scene=None) -> pd.DataFrame:
+    """Each step's intermediate result, as `rexlib.program.describe_steps` words it."""
+    from rexlib.program import describe_steps
+
+    rows = []
+    for line in describe_steps(execution, scene):
+        head, _, result = line.partition(" → ")
+        rows.append({"step": head, "result": result})
+    return pd.DataFrame(rows)
+
+
+def region_words(grounded, scene) -> dict[str, str]:
+    """`#k` token -> the name of the scene object grounded to region k (for colour-matched HTML)."""
+    words = {}
+    for object_id, region in zip(grounded.objects, grounded.regions):
+        if region >= 0 and object_id in scene.objects:
+            words.setdefault(f"#{region}", scene.objects[object_id].name)
+    return words
 
 
 def split_table(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
@@ -289,26 +349,55 @@ def _train_options() -> set[str]:
     return {option for action in parser._actions for option in action.option_strings}
 
 
+DEFAULT_LOSS_WEIGHT = 1.0  # the train command's default alpha (answer loss) and beta (structure-gate loss)
+
+
 def train_arguments(data_dir, run_dir, *, mode: str = "multitask", preset: str = "tiny", epochs: int = 1,
                     seed: int = 0, structure_gate: bool = True, alpha: float | None = None,
                     beta: float | None = None, init_from: str | os.PathLike | None = None,
-                    fraction: float | None = None, device: str | None = None) -> list[str]:
-    """The command line of `python -m rexlib train` for these settings."""
+                    fraction: float | None = None, device: str | None = None, max_steps: int | None = None,
+                    batch_size: int | None = None) -> list[str]:
+    """The command line of `python -m rexlib train` for these settings (defaults left out, so two
+    requests for the same training compare equal)."""
     arguments = ["--data", str(data_dir), "--out", str(run_dir), "--mode", mode, "--preset", preset,
                  "--epochs", str(epochs), "--seed", str(seed)]
     if not structure_gate:
         arguments.append("--no-structure-gate")
-    if alpha is not None:
+    if alpha is not None and alpha != DEFAULT_LOSS_WEIGHT:
         arguments += ["--alpha", str(alpha)]
-    if beta is not None:
+    if beta is not None and beta != DEFAULT_LOSS_WEIGHT:
         arguments += ["--beta", str(beta)]
     if init_from is not None:
         arguments += ["--init-from", str(init_from)]
     if fraction is not None and fraction < 1.0:
         arguments += ["--fraction", str(fraction)]
-    if device and device != "auto" and "--device" in _train_options():
+    options = _train_options()
+    if device and device != "auto" and "--device" in options:
         arguments += ["--device", device]
+    if max_steps and "--max-steps" in options:
+        arguments += ["--max-steps", str(max_steps)]
+    if batch_size and "--batch-size" in options:
+        arguments += ["--batch-size", str(batch_size)]
+    if "--no-progress" in options:
+        arguments.append("--no-progress")
     return arguments
+
+
+def run_name(mode: str = "multitask", structure_gate: bool = True, alpha: float | None = None,
+             beta: float | None = None) -> str:
+    """A run's name from what makes it differ from REX: `rex`, `baseline`, `rex-beta0.5`, `explanation-only`.
+
+    The same training always gets the same name, so a sweep point equal to REX reuses REX's run.
+    """
+    name = {"multitask": "rex" if structure_gate else "baseline", "explanation": "explanation-only",
+            "vqa-finetune": "answer-only"}[mode]
+    if mode != "multitask" and not structure_gate:
+        name += "-nogate"
+    if alpha is not None and alpha != DEFAULT_LOSS_WEIGHT:
+        name += f"-alpha{alpha:g}"
+    if beta is not None and beta != DEFAULT_LOSS_WEIGHT:
+        name += f"-beta{beta:g}"
+    return name
 
 
 def train_and_evaluate(data_dir, run_dir, split: str = "val", *, retrain: bool = False, **settings) -> dict:
@@ -368,13 +457,31 @@ def metrics_row(metrics: dict) -> dict:
     return row
 
 
-def train_seeds(places: Workspace, name: str, seeds: Iterable[int], split: str = "val", **settings) -> pd.DataFrame:
-    """Train and evaluate one configuration for each seed: one row per seed with the paper's columns."""
+def run_folder(places: Workspace, *, seed: int = 0, epochs: int = 1, mode: str = "multitask",
+               structure_gate: bool = True, alpha: float | None = None, beta: float | None = None,
+               fraction: float | None = None, pretrained: bool = False, **_other) -> Path:
+    """The run folder for these settings: `{size}-{run_name}[-from-explanation][-f0.1]-e{epochs}-seed{seed}`."""
+    name = run_name(mode, structure_gate, alpha, beta)
+    if pretrained:
+        name += "-from-explanation"
+    if fraction is not None and fraction < 1.0:
+        name += f"-f{fraction:g}"
+    return places.run_dir(f"{name}-e{epochs}-seed{seed}")
+
+
+def train_seeds(places: Workspace, seeds: Iterable[int], split: str = "val", label: str | None = None,
+                **settings) -> pd.DataFrame:
+    """Train and evaluate one configuration for each seed: one row per seed with the paper's columns.
+
+    settings: those of `train_arguments` (mode, structure_gate, alpha, beta, epochs, preset, device, ...).
+    """
+    name_settings = {key: settings[key] for key in ("mode", "structure_gate", "alpha", "beta") if key in settings}
+    label = label or run_name(**name_settings)
     rows = []
     for seed in seeds:
-        run_dir = places.run_dir(f"{name}-seed{seed}")
+        run_dir = run_folder(places, seed=seed, **settings)
         metrics = train_and_evaluate(places.data_dir, run_dir, split, seed=seed, **settings)
-        rows.append({"model": name, "seed": seed, "run": str(run_dir), **metrics_row(metrics)})
+        rows.append({"model": label, "seed": seed, "run": str(run_dir), **metrics_row(metrics)})
     return pd.DataFrame(rows)
 
 
@@ -420,32 +527,34 @@ def long_curves(frame: pd.DataFrame, x: str | None = None) -> tuple[pd.DataFrame
         x = next((name for name in ("step", "iteration", "epoch") if name in frame.columns), None)
         if x is None:
             raise ValueError(f"metrics.csv has no step / iteration / epoch column (columns: {list(frame.columns)})")
-    numeric = [column for column in frame.columns if column not in ("run", x, "epoch", "step", "iteration", "time")
-               and pd.api.types.is_numeric_dtype(frame[column])]
-    melted = frame.melt(id_vars=["run", x], value_vars=numeric, var_name="quantity").dropna(subset=["value"])
+    skipped = {"run", "split", x, "epoch", "step", "iteration", "time", "lr", "samples_per_second"}
+    numeric = [column for column in frame.columns
+               if column not in skipped and pd.api.types.is_numeric_dtype(frame[column])]
+    keys = ["run", x] + (["split"] if "split" in frame.columns else [])
+    melted = frame.melt(id_vars=keys, value_vars=numeric, var_name="quantity").dropna(subset=["value"])
     return melted, x
 
 
 def transfer_experiment(places: Workspace, fractions: Sequence[float], seeds: Iterable[int], split: str = "val",
-                        pretrain_epochs: int = 1, finetune_epochs: int = 1, preset: str = "tiny",
-                        device: str | None = None) -> pd.DataFrame:
+                        pretrain_epochs: int = 1, finetune_epochs: int = 1, **settings) -> pd.DataFrame:
     """Explanation pretraining, then VQA on a share of the answers, against VQA from scratch.
 
     For each seed: one run trained on explanations only; then, for each fraction, a VQA fine-tune
     initialised from it and one initialised at random. One row per (initialisation, fraction, seed).
+    settings: passed to every run (preset, device, batch_size, ...).
     """
     rows = []
     for seed in seeds:
-        pretrained = places.run_dir(f"transfer-pretrain-seed{seed}")
-        train_and_evaluate(places.data_dir, pretrained, split, mode="explanation", preset=preset,
-                           epochs=pretrain_epochs, seed=seed, device=device)
+        pretrained = run_folder(places, seed=seed, epochs=pretrain_epochs, mode="explanation")
+        train_and_evaluate(places.data_dir, pretrained, split, mode="explanation", epochs=pretrain_epochs,
+                           seed=seed, **settings)
         for fraction in fractions:
             for initialisation, init_from in (("explanation pretraining", pretrained), ("from scratch", None)):
-                tag = "pretrained" if init_from else "scratch"
-                run_dir = places.run_dir(f"transfer-{tag}-{fraction:g}-seed{seed}")
-                metrics = train_and_evaluate(places.data_dir, run_dir, split, mode="vqa-finetune", preset=preset,
+                run_dir = run_folder(places, seed=seed, epochs=finetune_epochs, mode="vqa-finetune",
+                                     fraction=fraction, pretrained=init_from is not None)
+                metrics = train_and_evaluate(places.data_dir, run_dir, split, mode="vqa-finetune",
                                              epochs=finetune_epochs, seed=seed, init_from=init_from,
-                                             fraction=fraction, device=device)
+                                             fraction=fraction, **settings)
                 rows.append({"initialisation": initialisation, "fraction": fraction, "seed": seed,
                              "accuracy": _value(metrics, "accuracy", "overall"), "run": str(run_dir)})
     return pd.DataFrame(rows)

@@ -32,10 +32,10 @@ SIZES: dict[str, dict[str, dict]] = {
     "tiny": {
         "common": {"world_images": 30, "world_seed": 0, "preset": "tiny", "device": "cpu", "split": "val"},
         "01_dataset_creation": {},
-        "02_training": {"seeds": [0], "epochs": 1, "examples": 2},
-        "03_ablations": {"seeds": [0], "epochs": 1, "betas": [1.0], "alphas": [1.0],
-                         "fractions": [0.1, 1.0], "pretrain_epochs": 1, "finetune_epochs": 1},
-        "04_analysis": {"epochs": 1, "examples": 2},
+        "02_training": {"seeds": [0], "epochs": 1, "max_steps": 2, "examples": 2},
+        "03_ablations": {"seeds": [0], "epochs": 1, "max_steps": 2, "betas": [1.0], "alphas": [1.0],
+                         "fractions": [0.5, 1.0], "pretrain_epochs": 1, "finetune_epochs": 1},
+        "04_analysis": {"epochs": 1, "max_steps": 2, "examples": 2},
     },
     # The default 2,000-image world; sized so the whole `make demo` stays within ~20 minutes on 2 cores.
     "demo": {

@@ -265,13 +265,16 @@ def histogram(frame, column: str, hue: str | None = None, title: str = "", ax=No
     return ax
 
 
-def learning_curves(frame, x: str = "step", y: str = "loss", hue: str = "run", title: str = "", ax=None):
-    """Lines of a metric over training, one per run (the concatenated `metrics.csv` of several runs)."""
+def learning_curves(frame, x: str = "step", y: str = "loss", hue: str = "run", style: str | None = None,
+                    title: str = "", ax=None):
+    """Lines of a metric over training, one per run (the concatenated `metrics.csv` of several runs);
+    style (e.g. `split`) draws training and validation rows with different dashes."""
     import seaborn as sns
 
     if ax is None:
         _, (ax,) = new_axes()
-    sns.lineplot(data=frame, x=x, y=y, hue=hue, ax=ax, marker="o" if len(frame) < 60 else None)
+    style = style if style in frame.columns and frame[style].nunique() > 1 else None
+    sns.lineplot(data=frame, x=x, y=y, hue=hue, style=style, ax=ax, marker="o" if len(frame) < 60 else None)
     ax.set_title(title)
     return ax
 
