@@ -17,6 +17,7 @@ from rexlib.grounding import (
     iou_matrix,
     tokenize_raw,
     union_iou,
+    union_iou_small,
 )
 
 
@@ -108,3 +109,14 @@ def test_ground_converts_and_records():
     assert ground("the (obj:a)", image).upper_bound == pytest.approx(100 / 120)
     with pytest.raises(GroundingError, match="object zz"):
         ground("the (obj:zz)", image, image_id="img1")
+
+
+def test_small_union_iou_matches_the_general_one():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n, m = rng.integers(1, 3, 2)
+        corners = rng.uniform(0, 100, (n + m, 2))
+        boxes = np.concatenate([corners, corners + rng.uniform(0, 60, (n + m, 2))], axis=1)
+        a, b = [tuple(box) for box in boxes[:n]], [tuple(box) for box in boxes[n:]]
+        assert union_iou_small(a, b) == pytest.approx(union_iou(a, b), abs=1e-9)
+    assert union_iou_small([(0, 0, 10, 10), (5, 0, 15, 10)], [(0, 0, 10, 10)]) == pytest.approx(100 / 150)
