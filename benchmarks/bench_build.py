@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = {"images": images, "world": str(world), "json_load_s": round(json_load, 3), **time_stages(world)}
         for workers in args.workers:
             out = scratch / f"build-{images}-{workers}"
+            shutil.rmtree(out, ignore_errors=True)  # a leftover build would be resumed, not rebuilt
             timing = time_build(world, out, workers)
             entry[f"workers_{workers}"] = {
                 "questions": timing["questions"],

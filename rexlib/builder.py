@@ -55,7 +55,7 @@ from rexlib.vocab import Vocabularies, build_vocabularies
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
-PARTIAL_VERSION = 1  # bump when the partial record layout changes, so old partials are not reused
+PARTIAL_VERSION = 2  # bump when the partial record layout changes, so old partials are not reused
 
 # Kinds of skipped questions in the report.
 SKIP_PARSE, SKIP_SCENE, SKIP_REGIONS, SKIP_EXECUTION, SKIP_GROUNDING = (
