@@ -654,3 +654,48 @@ def save_table(frame: pd.DataFrame, name: str, tables_dir: str | os.PathLike, ca
     temporary.write_text("\n".join(lines))
     os.replace(temporary, tables_dir / f"{name}.md")
     return csv_path
+
+
+def explanation_overlap(ground_truth: str, predicted: str) -> float:
+    """Token F1 ×100 between two explanations (a per-question stand-in for the corpus caption metrics)."""
+    truth, guess = Counter(str(ground_truth).split()), Counter(str(predicted).split())
+    common = sum((truth & guess).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(guess.values()), common / sum(truth.values())
+    return 200 * precision * recall / (precision + recall)
+
+
+def quality_by_correctness(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean explanation overlap and grounding for questions answered correctly and wrongly."""
+    frame = frame.assign(overlap=[explanation_overlap(truth, guess) for truth, guess
+                                  in zip(frame["explanation_gt"], frame["explanation_pred"])])
+    grouped = frame.groupby(frame["correct"].map({True: "correct answer", False: "wrong answer"}))
+    table = pd.DataFrame({"questions": grouped.size(), "explanation token F1": grouped["overlap"].mean()})
+    if "grounding" in frame:
+        table["grounding"] = grouped["grounding"].mean()
+    return table.reset_index().rename(columns={"correct": "answer"})
+
+
+def ood_table(metrics: dict) -> pd.DataFrame:
+    """GQA-OOD accuracy on all, head and tail questions from one `metrics_{split}.json`."""
+    ood = metrics.get("ood", {})
+    return pd.DataFrame([{"part": part, "accuracy": _value(ood, part, "accuracy"),
+                          "questions": _value(ood, part, "questions")} for part in ("all", "head", "tail")])
+
+
+def attribute_table(metrics: dict) -> pd.DataFrame:
+    """Attribute recall per category (empty when the store has no attribute table)."""
+    attributes = metrics.get("attributes", {})
+    per_category = attributes.get("per_category") or {}
+    counts = attributes.get("counts") or {}
+    return pd.DataFrame([{"category": category, "recall": value, "stated": counts.get(category)}
+                         for category, value in per_category.items()], columns=["category", "recall", "stated"])
+
+
+def load_json(path: str | os.PathLike):
+    """Read a json file, naming it when it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found")
+    return json.loads(path.read_text())

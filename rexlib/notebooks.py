@@ -150,7 +150,8 @@ def execute(name: str, size: str, output_dir: Path, root: Path | None = None, ke
         if partial.exists():
             os.replace(partial, target)
         raise NotebookFailed(
-            f"{name}.ipynb failed in cell {error.cell_index} (execution count {error.exec_count}): "
+            f"{name}.ipynb failed in cell {error.cell_index} of the executed copy (execution count "
+            f"{error.exec_count}, counting the injected parameters cell): "
             f"{error.ename}: {error.evalue}\n  executed copy with the traceback: {target}"
         ) from error
     os.replace(partial, target)
@@ -166,7 +167,10 @@ def assemble_report(output_dir: Path, size: str, timings: dict[str, float]) -> P
         lines += [f"| {name} | {seconds:.0f} |" for name, seconds in timings.items()]
         lines.append("")
     tables_dir = output_dir / "tables"
-    for table in sorted(tables_dir.glob("*.md")) if tables_dir.is_dir() else []:
+    # notebook order first, then the order the notebook wrote its tables in
+    tables = sorted(tables_dir.glob("*.md"), key=lambda path: (path.name.split("_", 1)[0], path.stat().st_mtime)) \
+        if tables_dir.is_dir() else []
+    for table in tables:
         text = table.read_text()
         if REPORT_MARKER in text:
             lines += [text.replace(REPORT_MARKER, "").strip(), ""]

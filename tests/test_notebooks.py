@@ -1,0 +1,161 @@
+"""The numbered notebooks: committed clean, and executed end to end by papermill at the tiny size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from rexlib import notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_FILES = [ROOT / "notebooks" / f"{name}.ipynb" for name in notebooks.NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda path: path.stem)
+def test_committed_notebook_is_clean_and_parameterised(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.cells[0].cell_type == "markdown" and "What it needs" in notebook.cells[0].source
+    parameter_cells = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(parameter_cells) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+    for line in parameter_cells[0].source.splitlines():
+        assert " = " in line and "  # " in line, f"{path.name}: parameter without a comment: {line!r}"
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: cell {index} holds outputs; strip them before committing"
+            assert cell.execution_count is None, f"{path.name}: cell {index} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda path: path.stem)
+def test_every_size_overrides_only_declared_parameters(path):
+    declared = notebooks.declared_parameters(path)
+    for size in notebooks.SIZES:
+        values = notebooks.parameters_for(path.stem, size, ROOT, ROOT / "outputs")
+        unknown = set(values) - set(declared) - {"root", "output_dir", "size", "world_images", "world_seed",
+                                                  "preset", "device", "split", "max_steps"}
+        assert not unknown, f"{path.name} at size {size}: the SIZES table sets undeclared {sorted(unknown)}"
+        assert set(notebooks.parameters_for(path.stem, size, ROOT, ROOT / "outputs", declared)) <= set(declared)
+
+
+def test_select_notebooks_and_bad_names():
+    assert notebooks.select_notebooks(None) == list(notebooks.NOTEBOOKS)
+    assert notebooks.select_notebooks("03,01") == ["01_dataset_creation", "03_ablations"]
+    with pytest.raises(ValueError, match="matches no notebook"):
+        notebooks.select_notebooks("07")
+    with pytest.raises(ValueError, match="unknown size"):
+        notebooks.parameters_for("02_training", "huge", ROOT, ROOT)
+
+
+def test_report_collects_only_marked_tables(tmp_path):
+    from rexlib.experiments import save_table
+
+    frame = pd.DataFrame({"model": ["REX"], "CIDEr": [12.345]})
+    save_table(frame, "02_main", tmp_path / "tables", "Main table")
+    save_table(frame, "02_side", tmp_path / "tables", "Side table", report=False)
+    report = notebooks.assemble_report(tmp_path, "tiny", {"02_training": 3.0}).read_text()
+    assert "### Main table" in report and "| REX | 12.35 |" in report
+    assert "Side table" not in report and "| 02_training | 3 |" in report
+
+
+def test_a_failing_cell_names_notebook_cell_and_error(tmp_path, monkeypatch):
+    bad = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# bad\nWhat it needs: nothing"),
+        nbformat.v4.new_code_cell("size = 'demo'  # the size", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("raise ValueError('broken on purpose: ' + size)"),
+    ])
+    bad.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(bad, tmp_path / "notebooks" / "09_bad.ipynb")
+    with notebooks.runner_kernel() as kernel, pytest.raises(notebooks.NotebookFailed) as failure:
+        notebooks.execute("09_bad", "tiny", tmp_path / "out", root=tmp_path, kernel_name=kernel)
+    message = str(failure.value)
+    assert "09_bad.ipynb" in message and "cell 3 of the executed copy" in message and "broken on purpose: tiny" in message
+    assert (tmp_path / "out" / "notebooks" / "09_bad.ipynb").is_file()
+
+
+@pytest.fixture(scope="module")
+def tiny_outputs(tmp_path_factory):
+    """Run all four notebooks at the tiny size once (a few minutes on 2 cores)."""
+    import argparse
+
+    output_dir = tmp_path_factory.mktemp("run-notebooks")
+    parser = argparse.ArgumentParser()
+    notebooks.add_arguments(parser)
+    status = notebooks.run(parser.parse_args(["--size", "tiny", "--output-dir", str(output_dir)]))
+    assert status == 0, "run-notebooks --size tiny failed (see the captured output)"
+    return output_dir
+
+
+def _table(output_dir: Path, name: str) -> pd.DataFrame:
+    path = output_dir / "tables" / f"{name}.csv"
+    assert path.is_file(), f"{name}.csv was not written"
+    return pd.read_csv(path)
+
+
+def _png(output_dir: Path, name: str) -> None:
+    path = output_dir / "figures" / f"{name}.png"
+    assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG", f"figure {name}.png missing"
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_executed_notebooks_and_report(tiny_outputs):
+    for name in notebooks.NOTEBOOKS:
+        executed = nbformat.read(tiny_outputs / "notebooks" / f"{name}.ipynb", as_version=4)
+        errors = [output for cell in executed.cells if cell.cell_type == "code" for output in cell.outputs
+                  if output.output_type == "error"]
+        assert not errors
+        injected = [cell for cell in executed.cells if "injected-parameters" in cell.metadata.get("tags", [])]
+        assert injected and "size = \"tiny\"" in injected[0].source
+    report = (tiny_outputs / "REPORT.md").read_text()
+    for caption in ("GQA-REX build", "Multi-task setting", "Structure gate", "Transfer", "GQA-OOD"):
+        assert caption in report
+
+
+@pytest.mark.slow
+def test_tiny_run_01_dataset_tables_and_figures(tiny_outputs):
+    summary = _table(tiny_outputs, "01_build_summary")
+    assert list(summary["split"]) == ["train", "val", "testdev"]
+    assert (summary["explanations"] > 0).all()
+    assert {"family", "answer agreement (%)"} <= set(_table(tiny_outputs, "01_answer_agreement").columns)
+    for figure in ("01_example_grounded", "01_explanation_lengths", "01_operations", "01_vocabulary_and_families",
+                   "01_answer_agreement"):
+        _png(tiny_outputs, figure)
+    assert json.loads((tiny_outputs / "datasets" / "gqa-rex-tiny" / "dataset.json").read_text())["splits"]
+
+
+@pytest.mark.slow
+def test_tiny_run_02_paper_table(tiny_outputs):
+    table = _table(tiny_outputs, "02_evaluation")
+    assert list(table["model"]) == ["REX", "baseline (no gate)"]
+    for column in ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE", "Grounding", "Accuracy", "OOD head", "OOD tail"):
+        assert column in table.columns
+    per_seed = _table(tiny_outputs, "02_evaluation_per_seed")
+    assert per_seed["Accuracy"].between(0, 100).all()
+    for figure in ("02_learning_curves", "02_rex_vs_baseline", "02_examples"):
+        _png(tiny_outputs, figure)
+
+
+@pytest.mark.slow
+def test_tiny_run_03_ablations(tiny_outputs):
+    assert list(_table(tiny_outputs, "03_structure_gate")["model"]) == ["REX (gate)", "no gate"]
+    assert set(_table(tiny_outputs, "03_training_setting")["model"]) == {"answer only", "explanation only",
+                                                                         "multi-task (REX)"}
+    transfer = _table(tiny_outputs, "03_transfer")
+    assert set(transfer["initialisation"]) == {"explanation pretraining", "from scratch"}
+    assert len(transfer) == 2 * len(notebooks.SIZES["tiny"]["03_ablations"]["fractions"])
+    for figure in ("03_loss_weights", "03_training_setting", "03_transfer"):
+        _png(tiny_outputs, figure)
+
+
+@pytest.mark.slow
+def test_tiny_run_04_analysis(tiny_outputs):
+    family = _table(tiny_outputs, "04_by_family")
+    assert {"family", "questions", "accuracy", "grounding"} <= set(family.columns)
+    assert set(_table(tiny_outputs, "04_ood")["part"]) == {"all", "head", "tail"}
+    assert {"answer", "explanation token F1"} <= set(_table(tiny_outputs, "04_quality_by_correctness").columns)
+    for figure in ("04_by_family", "04_ood", "04_quality_by_correctness"):
+        _png(tiny_outputs, figure)
