@@ -38,17 +38,19 @@ SIZES: dict[str, dict[str, dict]] = {
         "04_analysis": {"epochs": 1, "max_steps": 2, "examples": 2},
     },
     # The default 2,000-image world; sized so the whole `make demo` stays within ~20 minutes on 2 cores.
+    # Every run is capped by max_steps (training throughput on 2 cores is the limit), and the epochs and
+    # step caps agree across notebooks so 03 and 04 reuse the REX and baseline runs of 02.
     "demo": {
         "common": {"world_images": 2000, "world_seed": 0, "preset": "tiny", "device": "cpu", "split": "val"},
         "01_dataset_creation": {},
-        "02_training": {"seeds": [0, 1, 2], "epochs": 4, "examples": 4},
-        "03_ablations": {"seeds": [0], "epochs": 3, "betas": [0.5, 1.0, 2.0], "alphas": [0.5, 1.0],
-                         "fractions": [0.01, 0.05, 0.1, 1.0], "pretrain_epochs": 3, "finetune_epochs": 3},
-        "04_analysis": {"epochs": 4, "examples": 6},
+        "02_training": {"seeds": [0, 1, 2], "epochs": 1, "max_steps": 40, "examples": 4},
+        "03_ablations": {"seeds": [0], "epochs": 1, "max_steps": 40, "betas": [0.5, 1.0, 2.0], "alphas": [0.5, 1.0],
+                         "fractions": [0.05, 0.1, 1.0], "pretrain_epochs": 1, "finetune_epochs": 1},
+        "04_analysis": {"epochs": 1, "max_steps": 40, "examples": 6},
     },
     # A larger world and longer training, with seeds for every ablation: hours on CPU, minutes on a GPU.
     "full": {
-        "common": {"world_images": 10000, "world_seed": 0, "preset": "small", "device": "auto", "split": "val"},
+        "common": {"world_images": 10000, "world_seed": 0, "preset": "base", "device": "auto", "split": "val"},
         "01_dataset_creation": {},
         "02_training": {"seeds": [0, 1, 2], "epochs": 20, "examples": 6},
         "03_ablations": {"seeds": [0, 1, 2], "epochs": 15, "betas": [0.25, 0.5, 1.0, 2.0, 4.0],
