@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 FAMILIES = (
     "select", "relate", "filter", "query", "verify", "choose", "exist",
@@ -200,10 +201,37 @@ def _relation_parts(head: str, argument: str) -> tuple[str | None, str, str]:
     return (None if target in ("_", "") else target), relation, side
 
 
+# Parsed steps by (index, operation, argument, dependencies). A Step is immutable and a pure function of
+# those four (the file and question id only ever appear in errors), and GQA repeats the same steps
+# across the questions of an image ("select: table (279472)"), so a hit skips the parsing, the
+# validation and the frozen-dataclass construction. Bounded: cleared when it grows past the limit.
+_STEP_CACHE: dict[tuple, Step] = {}
+_STEP_CACHE_LIMIT = 500_000
+
+
 def parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None = None,
                file: str | None = None) -> Step:
     """Parse one ``semantic`` entry into a :class:`Step`, raising :class:`GQAError` if malformed."""
+    if type(raw) is dict:
+        operation, argument = raw.get("operation"), raw.get("argument", "")
+        dependencies = raw.get("dependencies", [])
+        # Only exact str/int/list values use the cache: 1.0 == 1 and True == 1 hash alike, and the
+        # slow path must see them to reject (or keep) them exactly as before.
+        if type(operation) is str and type(argument) is str and type(dependencies) is list and all(
+                type(d) is int for d in dependencies):
+            key = (index, operation, argument, tuple(dependencies))
+            step = _STEP_CACHE.get(key)
+            if step is None:
+                step = _parse_step(raw, index, question_id=question_id, file=file)
+                if len(_STEP_CACHE) >= _STEP_CACHE_LIMIT:
+                    _STEP_CACHE.clear()
+                _STEP_CACHE[key] = step
+            return step
+    return _parse_step(raw, index, question_id=question_id, file=file)
 
+
+def _parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None = None,
+                file: str | None = None) -> Step:
     def fail(reason: str) -> GQAError:
         return GQAError(reason, file=file, question_id=question_id, step=index)
 

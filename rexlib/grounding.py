@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import combinations
 
 import numpy as np
 
@@ -206,14 +205,31 @@ def _intersection(boxes) -> tuple | None:
 
 
 def _union_area(boxes) -> float:
-    """Area of a union of up to 4 rectangles by inclusion-exclusion (at most 15 terms)."""
+    """Area of a union of up to 4 rectangles by inclusion-exclusion (at most 15 terms).
+
+    The terms are visited level by level (subsets of size 1, 2, ...), each level in the order of
+    ``itertools.combinations``, and a subset is grown from its prefix's intersection; a subset whose
+    intersection is empty is dropped with all its supersets (they add nothing). The additions, and
+    so the float result, are exactly those of summing over every subset in that order.
+    """
     total = 0.0
-    for size in range(1, len(boxes) + 1):
-        sign = 1.0 if size % 2 else -1.0
-        for subset in combinations(boxes, size):
-            common = _intersection(subset)
-            if common is not None:
-                total += sign * (common[2] - common[0]) * (common[3] - common[1])
+    level = []  # (index of the subset's last box, intersection rectangle), combinations order
+    for index, (x1, y1, x2, y2) in enumerate(boxes):
+        if x2 > x1 and y2 > y1:
+            total += (x2 - x1) * (y2 - y1)
+            level.append((index, (x1, y1, x2, y2)))
+    count, sign = len(boxes), -1.0
+    while level:
+        grown = []
+        for last, (x1, y1, x2, y2) in level:
+            for index in range(last + 1, count):
+                other_x1, other_y1, other_x2, other_y2 = boxes[index]
+                left, top = max(x1, other_x1), max(y1, other_y1)
+                right, bottom = min(x2, other_x2), min(y2, other_y2)
+                if right > left and bottom > top:
+                    total += sign * (right - left) * (bottom - top)
+                    grown.append((index, (left, top, right, bottom)))
+        level, sign = grown, -sign
     return total
 
 
