@@ -461,6 +461,11 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
         raise FileNotFoundError(f"{vocab_path}: no vocabulary; build the train split first (vocabularies "
                                 "come from train only)")
 
+    # Attribute value -> category, for the evaluation's attribute recall (rexlib/evaluate.py reads it).
+    from rexlib.program.attributes import attribute_categories
+
+    write_json(out_dir / "attribute_categories.json", attribute_categories(), indent=1)
+
     reports = {}
     for split, records in split_records.items():
         rows = kept[split]

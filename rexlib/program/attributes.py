@@ -150,3 +150,23 @@ def comparative_key(obj: SceneObject, comparative: str) -> tuple[float | None, s
     if scale == "height":
         return float(obj.h), None
     return -(obj.y + obj.h / 2), None
+
+
+# Categories an attribute value is filed under first when CATEGORY_VALUES lists it in several ("dark":
+# color, brightness, tone; "little": size, age): the ones GQA asks about most, then the rest in the
+# table's own (fixed) order. So "dark" -> color, "little" -> size, "short" -> height.
+PREFERRED_CATEGORIES = ("color", "material", "size", "shape")
+
+
+def attribute_categories() -> dict[str, str]:
+    """Attribute value -> its one category, sorted by value (the evaluation's attribute recall table).
+
+    Derived from :data:`CATEGORY_VALUES`, so it names exactly the categories the executor reads;
+    a value in several categories gets the first in :data:`PREFERRED_CATEGORIES` + table order.
+    """
+    order = PREFERRED_CATEGORIES + tuple(c for c in CATEGORY_VALUES if c not in PREFERRED_CATEGORIES)
+    table: dict[str, str] = {}
+    for category in order:
+        for value in CATEGORY_VALUES[category]:
+            table.setdefault(value, category)
+    return dict(sorted(table.items()))
