@@ -39,6 +39,7 @@ GRID_SIZE = 4  # 4x4 grid: @1..@16
 # (sentence ends carry nothing the model needs).
 PUNCTUATION_KEPT = frozenset(",;:")
 PUNCTUATION_DROPPED = frozenset(".?!")
+_PUNCTUATION = PUNCTUATION_KEPT | PUNCTUATION_DROPPED
 
 # Token kinds produced by tokenize_raw.
 WORD, OBJECT, ABSENT, POSITION = "word", "object", "absent", "position"
@@ -55,6 +56,9 @@ class GroundingError(ValueError):
 def _words(text: str, out: list) -> None:
     """Split plain text (no parentheses) into lower-cased words and punctuation tokens."""
     for chunk in text.split():
+        if chunk[0] not in _PUNCTUATION and chunk[-1] not in _PUNCTUATION:  # the usual plain word
+            out.append((WORD, chunk.lower()))
+            continue
         # Peel punctuation off both ends; inner characters (apostrophes, hyphens) stay in the word.
         start, end = 0, len(chunk)
         leading = []

@@ -119,24 +119,39 @@ def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
     first_region, last_region = explanation_vocabulary.index["#0"], explanation_vocabulary.index["#35"]
     cls_id, sep_id = question_vocabulary.index["[CLS]"], question_vocabulary.index["[SEP]"]
 
-    questions = np.zeros((count, max_question_length), np.int32)
-    question_lengths = np.zeros(count, np.int32)
-    explanations = np.zeros((count, length + 1), np.int32)
-    explanation_lengths = np.zeros(count, np.int32)
-    gate_targets = np.zeros((count, length + 1), np.uint8)
-    truncated = np.zeros(count, bool)
-    for row_index, row in enumerate(rows):
+    # Token ids of all rows are gathered into flat lists and placed with one mask assignment per
+    # array: a (count, width) mask of "position < row length" lists its True cells in row-major
+    # order, the order the flat lists were filled in.
+    question_index, question_unknown = question_vocabulary.index, question_vocabulary.unknown
+    explanation_index, explanation_unknown = explanation_vocabulary.index, explanation_vocabulary.unknown
+    question_flat: list[int] = []
+    question_lengths_list: list[int] = []
+    explanation_flat: list[int] = []
+    explanation_lengths_list: list[int] = []
+    truncated_list: list[bool] = []
+    for row in rows:
         words = tokenize_question(row.question)[: max_question_length - 2]
-        ids = [cls_id, *question_vocabulary.encode(words), sep_id]
-        questions[row_index, : len(ids)] = ids
-        question_lengths[row_index] = len(ids)
+        question_flat.append(cls_id)
+        question_flat.extend([question_index.get(word, question_unknown) for word in words])
+        question_flat.append(sep_id)
+        question_lengths_list.append(len(words) + 2)
+        tokens = row.tokens[:length]
+        explanation_flat.extend([explanation_index.get(token, explanation_unknown) for token in tokens])
+        explanation_flat.append(end_id)
+        explanation_lengths_list.append(len(tokens) + 1)
+        truncated_list.append(len(row.tokens) > length)
 
-        ids = explanation_vocabulary.encode(row.tokens[:length])
-        truncated[row_index] = len(row.tokens) > length
-        ids.append(end_id)
-        explanations[row_index, : len(ids)] = ids
-        explanation_lengths[row_index] = len(ids)
-        gate_targets[row_index, : len(ids)] = [0 if first_region <= i <= last_region else 1 for i in ids]
+    question_lengths = np.array(question_lengths_list, np.int32).reshape(count)
+    questions = np.zeros((count, max_question_length), np.int32)
+    questions[np.arange(max_question_length) < question_lengths[:, None]] = question_flat
+    explanation_lengths = np.array(explanation_lengths_list, np.int32).reshape(count)
+    explanations = np.zeros((count, length + 1), np.int32)
+    filled = np.arange(length + 1) < explanation_lengths[:, None]
+    flat_ids = np.array(explanation_flat, np.int32)
+    explanations[filled] = flat_ids
+    gate_targets = np.zeros((count, length + 1), np.uint8)
+    gate_targets[filled] = (flat_ids < first_region) | (flat_ids > last_region)
+    truncated = np.array(truncated_list, bool).reshape(count)
 
     answer_vocabulary = vocabularies.answer
     return {
