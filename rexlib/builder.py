@@ -205,7 +205,6 @@ def _run_chunk(task: tuple[str, int, int, int, str]) -> dict:
     data = _INPUTS[split]
     result = process_items(data, data.items[start:stop])
     _write_pickle(Path(path), result)
-    gc.collect(0)  # the automatic collector is paused (see _collector_paused): reclaim this chunk's cycles
     return result
 
 
@@ -215,9 +214,10 @@ def _collector_paused():
 
     The build holds millions of long-lived containers (the loaded json, the records), and every
     automatic full collection walks all of them again: on the 2,000-image world that was a third of
-    the whole build's time. The records hold no cycles; the few a chunk may make (exceptions) are
-    reclaimed by a young-generation collection after each chunk; the loaded files are frozen out of
-    it (``gc.freeze``), so that collection only walks what the chunk made.
+    the whole build's time. Processing makes no cyclic garbage (a young-generation collection after
+    each chunk of the 2,000-image world found none, and cost 6% of the build), so nothing is
+    collected until the build ends and the collector is back on. The loaded files are also frozen
+    (``gc.freeze``) so that no collection walks them while they live.
     """
     enabled = gc.isenabled()
     gc.disable()
