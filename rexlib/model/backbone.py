@@ -32,7 +32,7 @@ def _visualbert_config(config: REXConfig) -> VisualBertConfig:
         visual_embedding_dim=config.region_feature_dim,
         max_position_embeddings=max(64, config.max_question_length),
         hidden_dropout_prob=config.dropout,
-        attention_probs_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.attention_dropout,
         pad_token_id=0,
     )
 
@@ -50,7 +50,7 @@ def _lxmert_config(config: REXConfig) -> LxmertConfig:
         visual_pos_dim=4,
         max_position_embeddings=max(64, config.max_question_length),
         hidden_dropout_prob=config.dropout,
-        attention_probs_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.attention_dropout,
         pad_token_id=0,
     )
 

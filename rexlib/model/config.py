@@ -42,7 +42,8 @@ class REXConfig:
     word_embedding_size: int = 64              # explanation word embedding
     attention_size: int = 128                  # region-attention inner size
     answer_hidden_size: int = 256              # answer MLP width
-    dropout: float = 0.1                       # everywhere (backbone and decoder)
+    dropout: float = 0.1                       # backbone hidden states, word embeddings, decoder output
+    attention_dropout: float = 0.0             # backbone attention probabilities (a costly mask on CPU)
     structure_gate: bool = True                # REX; False = the baseline (p = p_vocab)
     scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word in training
     # loss weights: total = explanation + alpha * answer + beta * gate

@@ -63,20 +63,21 @@ class AttentionGRU(nn.Module):
 class RegionAttention(nn.Module):
     """Soft attention over the 36 regions: tanh(W_v v) ⊙ tanh(W_q a) scored by a vector."""
 
-    def __init__(self, region_size: int, hidden_size: int, attention_size: int, dropout: float):
+    def __init__(self, region_size: int, hidden_size: int, attention_size: int):
         super().__init__()
         self.region_projection = nn.Linear(region_size, attention_size)
         self.state_projection = nn.Linear(hidden_size, attention_size)
+        # No dropout on the (B,K,A) scores: a fresh mask per step would cost a fifth of a training step on CPU.
         self.score = nn.Linear(attention_size, 1)
-        self.dropout = nn.Dropout(dropout)
 
     def project_regions(self, regions):
         return torch.tanh(self.region_projection(regions))                          # (B,K,A)
 
     def forward(self, projected_regions, regions, attention_state):
         joint = projected_regions * torch.tanh(self.state_projection(attention_state))[:, None, :]  # (B,K,A)
-        weights = torch.softmax(self.score(self.dropout(joint)).squeeze(-1), dim=-1)               # (B,K)
-        attended = torch.bmm(weights[:, None, :], regions).squeeze(1)                             # (B,H)
+        weights = torch.softmax(self.score(joint).squeeze(-1), dim=-1)                          # (B,K)
+        # A weighted sum rather than bmm: 64 tiny (1x36)(36xH) products are slow on CPU, backward too.
+        attended = (weights[:, :, None] * regions).sum(dim=1)                                    # (B,H)
         return attended, weights
 
 
@@ -140,7 +141,7 @@ class ExplanationDecoder(nn.Module):
         self.word_embedding = nn.Embedding(config.explanation_vocab_size, config.word_embedding_size,
                                            padding_idx=config.pad_token_id)
         self.attention_gru = AttentionGRU(region_size, hidden, config.word_embedding_size)
-        self.region_attention = RegionAttention(region_size, hidden, config.attention_size, config.dropout)
+        self.region_attention = RegionAttention(region_size, hidden, config.attention_size)
         self.language_gru = LanguageGRU(region_size, hidden, config.explanation_vocab_size, config.dropout)
         self.structure_gate = StructureGate(hidden, region_size) if config.structure_gate else None
         self.dropout = nn.Dropout(config.dropout)

@@ -1,0 +1,176 @@
+"""REX model: shapes, the mixed distribution, losses, overfitting, LXMERT and local pretrained weights."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from store_fixture import make_tiny_store
+
+from rexlib.data import REXDataset, load_vocab
+from rexlib.model import REX, REXConfig, compute_losses, mix_distributions, vocab_overrides
+from rexlib.model.rex import batch_accuracies
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small ops: one thread is as fast, and immune to oversubscription when other processes share the CPUs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return make_tiny_store(tmp_path_factory.mktemp("store"), n_train=48, n_val=16)
+
+
+def tiny_config(store, **overrides) -> REXConfig:
+    return REXConfig.preset("tiny", **{**vocab_overrides(load_vocab(store)), "region_feature_dim": 32, **overrides})
+
+
+def test_output_shapes_rex_and_baseline(store):
+    batch = REXDataset(store, "train").batch(range(5))
+    steps = batch["explanation_tokens"].shape[1]
+    for gate in (True, False):
+        config = tiny_config(store, structure_gate=gate)
+        output = REX(config)(batch)
+        assert output.log_probs.shape == (5, steps, config.explanation_vocab_size)
+        assert output.answer_logits.shape == (5, config.answer_vocab_size)
+        if gate:
+            assert output.gate.shape == (5, steps)
+            assert output.region_similarity.shape == (5, steps, 36)
+        else:
+            assert output.gate is None and output.region_similarity is None
+
+
+def test_region_token_ids_come_from_the_vocabulary(store):
+    vocab = load_vocab(store)
+    shuffled = dict(vocab, explanation=vocab["explanation"][:4] + ["extra"] + vocab["explanation"][4:])
+    ids = vocab_overrides(shuffled)["region_token_ids"]
+    assert ids[0] == 5 and ids[35] == 40
+
+
+def test_mixed_distribution_sums_to_one(store):
+    config = tiny_config(store)
+    batch = REXDataset(store, "train").batch(range(6))
+    output = REX(config)(batch)
+    totals = output.log_probs.exp().sum(-1)
+    assert torch.allclose(totals, torch.ones_like(totals), atol=1e-5)
+    assert torch.allclose(output.region_similarity.sum(-1), torch.ones_like(totals), atol=1e-5)
+
+
+def test_mix_puts_the_pointer_mass_on_region_tokens():
+    vocabulary = torch.log_softmax(torch.zeros(1, 10), -1)          # uniform 0.1
+    similarity = torch.log(torch.tensor([[0.5, 0.25, 0.25]]))
+    region_ids = torch.tensor([4, 5, 6])
+    gate_logit = torch.tensor([0.0])                                 # g = 0.5
+    mixed = mix_distributions(vocabulary, gate_logit, similarity, region_ids).exp()[0]
+    assert mixed[0].item() == pytest.approx(0.05)
+    assert mixed[4].item() == pytest.approx(0.05 + 0.25)
+    assert mixed[5].item() == pytest.approx(0.05 + 0.125)
+    assert mixed.sum().item() == pytest.approx(1.0)
+
+
+def test_loss_modes_and_balanced_gate(store):
+    config = tiny_config(store, alpha=0.5, beta=2.0)
+    batch = REXDataset(store, "train").batch(range(8))
+    output = REX(config)(batch)
+    multitask = compute_losses(output, batch, config, "multitask")
+    expected = multitask["explanation"] + 0.5 * multitask["answer"] + 2.0 * multitask["gate"]
+    assert torch.allclose(multitask["total"], expected)
+    assert torch.allclose(compute_losses(output, batch, config, "vqa")["total"], multitask["answer"])
+    explanation = compute_losses(output, batch, config, "explanation")["total"]
+    assert torch.allclose(explanation, multitask["explanation"] + 2.0 * multitask["gate"])
+    # A gate that predicts every target exactly has (almost) no loss; the opposite gate has a large one.
+    perfect = dataclasses.replace(output, gate=batch["gate_targets"].clone())
+    assert compute_losses(perfect, batch, config)["gate"].item() < 1e-4
+    wrong = dataclasses.replace(output, gate=1 - batch["gate_targets"])
+    assert compute_losses(wrong, batch, config)["gate"].item() > 5
+    # Unknown answers (-1) are ignored, not an error.
+    batch_unknown = dict(batch, answers=torch.full_like(batch["answers"], -1))
+    assert compute_losses(output, batch_unknown, config)["answer"].item() == 0.0
+    with pytest.raises(ValueError, match="loss mode"):
+        compute_losses(output, batch, config, "captioning")
+
+
+@pytest.mark.parametrize("structure_gate", [True, False])
+def test_tiny_batch_overfits(store, structure_gate):
+    torch.manual_seed(0)
+    # Half the tiny widths keep this quick; the architecture is the same.
+    config = tiny_config(store, structure_gate=structure_gate, dropout=0.0, hidden_size=64, intermediate_size=128,
+                         decoder_hidden_size=64, attention_size=64)
+    model = REX(config)
+    batch = REXDataset(store, "train").batch(range(12))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(400):
+        output = model(batch)
+        losses = compute_losses(output, batch, config)
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+        if step % 10 == 9 and batch_accuracies(output, batch)["correct_tokens"] == batch["explanation_mask"].sum():
+            break
+    print(f"stopped after {step + 1} steps")
+    model.eval()
+    with torch.no_grad():
+        counts = batch_accuracies(model(batch), batch)
+    assert counts["correct_tokens"] / counts["tokens"] >= 0.95
+    assert counts["correct_answers"] / counts["answers"] >= 0.9
+
+
+def test_scheduled_sampling_changes_training_inputs_only(store):
+    torch.manual_seed(0)
+    config = tiny_config(store, dropout=0.0, scheduled_sampling=1.0)
+    model = REX(config)
+    batch = REXDataset(store, "train").batch(range(4))
+    teacher_forced = REX(dataclasses.replace(config, scheduled_sampling=0.0))
+    teacher_forced.load_state_dict(model.state_dict())
+    model.eval(), teacher_forced.eval()
+    assert torch.allclose(model(batch).log_probs, teacher_forced(batch).log_probs)
+    model.train(), teacher_forced.train()
+    assert not torch.allclose(model(batch).log_probs, teacher_forced(batch).log_probs)
+
+
+def test_lxmert_backbone_forward(store):
+    config = tiny_config(store, backbone="lxmert")
+    batch = REXDataset(store, "train").batch(range(3))
+    output = REX(config)(batch)
+    assert output.log_probs.shape[:2] == batch["explanation_tokens"].shape
+    assert output.answer_logits.shape == (3, config.answer_vocab_size)
+    compute_losses(output, batch, config)["total"].backward()
+
+
+def test_local_pretrained_visualbert_and_tokenizer(store, tmp_path):
+    from transformers import BertTokenizerFast, VisualBertConfig, VisualBertModel
+
+    from rexlib.train import question_tokenizer
+
+    vocab = load_vocab(store)
+    words = [w for w in vocab["question"] if not w.startswith(("<", "["))]
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(tokens)})
+    pretrained = tmp_path / "visualbert"
+    VisualBertModel(VisualBertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=128,
+                                     visual_embedding_dim=32)).save_pretrained(pretrained)
+    tokenizer.save_pretrained(pretrained)
+
+    loaded_tokenizer = question_tokenizer(str(pretrained))
+    dataset = REXDataset(store, "train", tokenizer=loaded_tokenizer)
+    batch = dataset.batch(range(4))
+    first = batch["question_tokens"][0]
+    assert first[0].item() == loaded_tokenizer.cls_token_id
+    assert loaded_tokenizer.unk_token_id not in first.tolist()
+    config = tiny_config(store, pretrained=str(pretrained), question_vocab_size=len(loaded_tokenizer))
+    model = REX(config)
+    saved = VisualBertModel.from_pretrained(pretrained, local_files_only=True)
+    name = "embeddings.word_embeddings.weight"
+    assert torch.equal(model.backbone.model.state_dict()[name], saved.state_dict()[name])
+    output = model(batch)
+    assert output.answer_logits.shape == (4, config.answer_vocab_size)
+
+    with pytest.raises(ValueError, match="region"):
+        REX(tiny_config(store, pretrained=str(pretrained), region_feature_dim=16))
