@@ -196,13 +196,13 @@ def collate(items) -> dict[str, torch.Tensor]:
         return items
     if not items:
         raise ValueError("collate: empty batch")
-    width = max(int(item["question_mask"].sum()) for item in items)
-    width = max(width, 1)
+    # Single items carry their own question width; pad to the longest (then trim as `batch` does).
+    width = max(max(int(item["question_mask"].sum()) for item in items), 1)
     batch = {}
     for key in items[0]:
         values = [item[key] for item in items]
         if key in ("question_tokens", "question_mask"):
-            values = [value[:width] for value in values]
+            values = [torch.nn.functional.pad(value[:width], (0, width - min(len(value), width))) for value in values]
         batch[key] = torch.stack(values)
     return batch
 

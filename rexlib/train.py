@@ -160,6 +160,11 @@ def _schedule(config: TrainConfig, total_steps: int):
     return factor
 
 
+def _empty_window() -> dict:
+    return {"loss": 0.0, "explanation": 0.0, "answer": 0.0, "gate": 0.0, "steps": 0, "samples": 0, "seconds": 0.0,
+            "correct_tokens": 0, "tokens": 0, "correct_answers": 0, "answers": 0}
+
+
 def _to_device(batch: dict, device) -> dict:
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
@@ -354,6 +359,7 @@ def train(config: TrainConfig) -> dict:
 
     # -- resume
     global_step, epoch, skip_batches = 0, 0, 0
+    window = _empty_window()  # sums since the last metrics row (kept in checkpoints: resumed rows match)
     best_value = None
     last_path, best_path = run_dir / "checkpoint_last.pt", run_dir / "checkpoint_best.pt"
     resumed = config.resume and last_path.exists()
@@ -368,6 +374,7 @@ def train(config: TrainConfig) -> dict:
                              f"resume with the same values")
         global_step, epoch, skip_batches = checkpoint["global_step"], order["epoch"], order["step_in_epoch"]
         best_value = checkpoint.get("best_value")
+        window = dict(checkpoint["log_window"])
         _set_rng_state(checkpoint["rng"])
         if is_main:
             print(f"resuming {run_dir} at epoch {epoch}, step {skip_batches} of {steps_per_epoch} "
@@ -402,6 +409,7 @@ def train(config: TrainConfig) -> dict:
             "global_step": global_step,
             "best_value": best_value,
             "best_metric": best_metric,
+            "log_window": dict(window),
         }
 
     def validate_and_save(next_epoch: int, step_in_epoch: int) -> dict:
@@ -436,8 +444,6 @@ def train(config: TrainConfig) -> dict:
         bar = tqdm(total=steps_per_epoch, initial=skip_batches, desc=f"epoch {epoch + 1}/{config.epochs}",
                    disable=not (is_main and config.progress), leave=False)
         step_in_epoch = skip_batches
-        window = {"loss": 0.0, "explanation": 0.0, "answer": 0.0, "gate": 0.0, "steps": 0, "samples": 0,
-                  "seconds": 0.0, "correct_tokens": 0, "tokens": 0, "correct_answers": 0, "answers": 0}
         for batch in train_loader:
             started = time.perf_counter()
             batch = _to_device(batch, device)
@@ -475,7 +481,7 @@ def train(config: TrainConfig) -> dict:
                        "samples_per_second": window["samples"] * world_size / max(window["seconds"], 1e-9)}
                 log.write(row)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", tokens=f"{row['token_accuracy']:.2f}")
-                window = {key: 0 if isinstance(value, int) else 0.0 for key, value in window.items()}
+                window = _empty_window()
 
             if global_step >= total_steps:
                 finished = True

@@ -1,0 +1,127 @@
+"""Training: run files, exact resume after a simulated kill, VQA fine-tuning from a run, torchrun (DDP)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from store_fixture import make_tiny_store
+
+from rexlib.train import TrainConfig, load_run, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return make_tiny_store(tmp_path_factory.mktemp("store"), n_train=42, n_val=10)
+
+
+def config(store, out, **overrides) -> TrainConfig:
+    values = {"data": str(store), "out": str(out), "epochs": 2, "batch_size": 8, "lr": 2e-3, "progress": False,
+              "log_every": 2, "seed": 3}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_run_directory_and_no_dropped_batch(store, tmp_path):
+    summary = train(config(store, tmp_path / "run"))
+    run = tmp_path / "run"
+    assert summary["global_step"] == 2 * math.ceil(42 / 8)  # the last, smaller batch is trained on
+    assert summary["epochs_done"] == 2
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["structure_gate"] is True and saved["train"]["batch_size"] == 8
+    assert json.loads((run / "vocab.json").read_text()) == json.loads((store / "vocab.json").read_text())
+    assert list(run.glob("events.out.tfevents.*"))
+    with (run / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["split"] for row in rows} == {"train", "val"}
+    assert [int(row["step"]) for row in rows if row["split"] == "val"] == [6, 12]
+    for name in ("checkpoint_last.pt", "checkpoint_best.pt"):
+        state = torch.load(run / name, weights_only=True)
+        assert "model" in state
+    last = torch.load(run / "checkpoint_last.pt", weights_only=True)
+    assert last["data_order"] == {"epoch": 2, "step_in_epoch": 0, "seed": 3, "batch_size": 8}
+    model, train_config, vocab = load_run(run, which="last")
+    assert train_config.batch_size == 8 and vocab["explanation"][:3] == ["<pad>", "<start>", "<end>"]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, last["model"][name]), name
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_run(tmp_path / "nowhere")
+
+
+def test_resume_after_kill_matches_uninterrupted_run(store, tmp_path):
+    # Dropout and scheduled sampling both draw random numbers: the RNG states must be restored too.
+    options = {"dropout": 0.2, "scheduled_sampling": 0.3, "epochs": 3, "schedule": "cosine"}
+    train(config(store, tmp_path / "whole", **options))
+    killed = config(store, tmp_path / "killed", stop_after_steps=4, **options)   # mid-epoch 1
+    assert train(killed)["stopped_early"]
+    order = torch.load(tmp_path / "killed" / "checkpoint_last.pt", weights_only=True)["data_order"]
+    assert order["epoch"] == 0 and order["step_in_epoch"] == 4
+    train(config(store, tmp_path / "killed", stop_after_steps=9, resume=True, **options))   # killed again, epoch 2
+    summary = train(config(store, tmp_path / "killed", resume=True, **options))
+    assert summary["global_step"] == 3 * 6
+    whole = torch.load(tmp_path / "whole" / "checkpoint_last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "killed" / "checkpoint_last.pt", weights_only=True)
+    for name, value in whole["model"].items():
+        assert torch.equal(value, resumed["model"][name]), name
+
+    def losses(run):
+        with (tmp_path / run / "metrics.csv").open() as handle:
+            return [(row["step"], row["split"], row["loss"]) for row in csv.DictReader(handle)]
+
+    assert losses("whole") == losses("killed")
+
+
+def test_vqa_finetune_from_explanation_run_on_a_fraction(store, tmp_path):
+    train(config(store, tmp_path / "explain", mode="explanation", epochs=1))
+    summary = train(config(store, tmp_path / "vqa", mode="vqa-finetune", init_from=str(tmp_path / "explain"),
+                           fraction=0.5, epochs=1))
+    assert summary["best_metric"] == "answer_accuracy"
+    assert summary["global_step"] < math.ceil(42 / 8)   # a stratified half of the training questions
+    explained = torch.load(tmp_path / "explain" / "checkpoint_best.pt", weights_only=True)["model"]
+    tuned = torch.load(tmp_path / "vqa" / "checkpoint_last.pt", weights_only=True)["model"]
+    # The answer loss never reaches the decoder: its weights are the explanation run's, untouched.
+    decoder = [name for name in tuned if name.startswith("decoder.")]
+    assert decoder and all(torch.equal(tuned[name], explained[name]) for name in decoder)
+    assert any(not torch.equal(tuned[name], explained[name]) for name in tuned if name.startswith("answer_head."))
+
+
+def test_bad_options_are_refused(store, tmp_path):
+    with pytest.raises(ValueError, match="mode"):
+        train(config(store, tmp_path / "x", mode="captioning"))
+    with pytest.raises(ValueError, match="fraction"):
+        train(config(store, tmp_path / "x", fraction=0.0))
+    with pytest.raises(Exception, match="dataset.json"):
+        train(config(tmp_path / "empty", tmp_path / "x"))
+
+
+def test_torchrun_two_processes_on_cpu(store, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "rexlib", "train", "--data", str(store), "--out", str(out), "--max-steps", "3",
+               "--batch-size", "4", "--no-progress", "--val-max-questions", "4", "--seed", "1"]
+    environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    result = subprocess.run(command, check=False, cwd=REPO, env=environment, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["world_size"] == 2
+    last = torch.load(out / "checkpoint_last.pt", weights_only=True)
+    assert last["global_step"] == 3
+    # 42 questions over 2 ranks: 21 each, 6 batches of 4 per rank per epoch; stopped at step 3.
+    assert last["data_order"]["step_in_epoch"] == 3
