@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -291,7 +292,8 @@ def train(config: TrainConfig) -> dict:
         device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     else:
         device = torch.device(config.device)
-    if world_size > 1 and not dist.is_initialized():
+    owns_process_group = world_size > 1 and not dist.is_initialized()
+    if owns_process_group:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
@@ -307,7 +309,14 @@ def train(config: TrainConfig) -> dict:
     # -- data
     info = load_dataset_info(config.data)
     vocab = load_vocab(Path(config.data) / "vocab.json")
-    tokenizer = question_tokenizer(config.pretrained)
+    pretrained = config.pretrained
+    if config.init_from:
+        # The fine-tuned model keeps the initialising run's backbone, so its questions need that tokenizer.
+        init_config = Path(config.init_from) / "config.json"
+        if not init_config.is_file():
+            raise FileNotFoundError(f"{init_config}: not found; --init-from needs a training run directory")
+        pretrained = json.loads(init_config.read_text())["model"].get("pretrained")
+    tokenizer = question_tokenizer(pretrained)
     train_rows = None
     if config.fraction < 1.0:
         train_rows = stratified_subset(split_types(config.data, config.train_split), config.fraction, config.seed)
@@ -318,7 +327,8 @@ def train(config: TrainConfig) -> dict:
     if config.val_split:
         val_rows = None
         if config.val_max_questions is not None:
-            val_rows = np.arange(min(config.val_max_questions, len(REXDataset(config.data, config.val_split))))
+            with h5py.File(Path(config.data) / f"{config.val_split}.h5", "r") as handle:
+                val_rows = np.arange(min(config.val_max_questions, len(handle["question_ids"])))
         val_set = REXDataset(config.data, config.val_split, indices=val_rows, tokenizer=tokenizer)
     sampler = EpochSampler(len(train_set), config.seed, rank, world_size)
     loader_generator = torch.Generator().manual_seed(config.seed)  # keeps the DataLoader off the global RNG
@@ -494,6 +504,8 @@ def train(config: TrainConfig) -> dict:
                     dist.barrier()
                 bar.close()
                 log.close()
+                if owns_process_group:
+                    dist.destroy_process_group()
                 summary.update(stopped_early=True, global_step=global_step)
                 return summary
             if config.checkpoint_every_steps and global_step % config.checkpoint_every_steps == 0 \
@@ -522,6 +534,8 @@ def train(config: TrainConfig) -> dict:
     )
     if is_main:
         _atomic_json(summary, run_dir / "summary.json")
+    if owns_process_group:
+        dist.destroy_process_group()
     return summary
 
 

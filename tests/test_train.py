@@ -125,3 +125,24 @@ def test_torchrun_two_processes_on_cpu(store, tmp_path):
     assert last["global_step"] == 3
     # 42 questions over 2 ranks: 21 each, 6 batches of 4 per rank per epoch; stopped at step 3.
     assert last["data_order"]["step_in_epoch"] == 3
+
+
+def test_training_with_a_local_pretrained_backbone(store, tmp_path):
+    from transformers import BertTokenizerFast, VisualBertConfig, VisualBertModel
+
+    words = [w for w in json.loads((store / "vocab.json").read_text())["question"] if not w.startswith(("<", "["))]
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(tokens)})
+    pretrained = tmp_path / "visualbert"
+    VisualBertModel(VisualBertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=128,
+                                     visual_embedding_dim=32)).save_pretrained(pretrained)
+    tokenizer.save_pretrained(pretrained)
+    train(config(store, tmp_path / "run", pretrained=str(pretrained), max_steps=2))
+    model, train_config, _ = load_run(tmp_path / "run", which="last")
+    assert train_config.pretrained == str(pretrained)
+    assert model.backbone.hidden_size == 64 and model.config.question_vocab_size == len(tokenizer)
+    # VQA fine-tuning from it re-tokenises questions with the same tokenizer, without being told.
+    summary = train(config(store, tmp_path / "vqa", mode="vqa-finetune", init_from=str(tmp_path / "run"),
+                           max_steps=1, val_split=""))
+    assert summary["global_step"] == 1
