@@ -143,6 +143,12 @@ class REXDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def __getstate__(self) -> dict:
+        # An open h5py handle cannot cross into a worker process; each worker reopens its own.
+        state = dict(self.__dict__)
+        state["_regions"] = None
+        return state
+
     def _region_rows(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features (n,36,D) float32 and normalised boxes (n,36,4) for dataset positions."""
         if self.preloaded:
