@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="peak learning rate (default: the preset's, rexlib.train.DEFAULT_LR)")
     parser.add_argument("--schedule", default="linear", choices=["linear", "cosine", "constant"])
     parser.add_argument("--warmup-fraction", type=float, default=0.05)
     parser.add_argument("--grad-clip", type=float, default=1.0)
