@@ -439,7 +439,8 @@ def train_runs(data_dir, jobs: Sequence[tuple[str | os.PathLike, dict]], split: 
                if retrain or not _is_done(run_dir, requests[index], split)]
     for index in pending:
         _clear(jobs[index][0])
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if parallel > 1 else None
+    one_thread_each = parallel > 1 and len(pending) > 1  # a lone run keeps every thread
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if one_thread_each else None
     running: list[tuple[int, subprocess.Popen]] = []
 
     def wait_for_one() -> None:

@@ -10,13 +10,7 @@ from rexlib.data import REXDataset, load_vocab
 from rexlib.decode import beam_search, greedy, tokens_to_text
 from rexlib.model import REX, REXConfig, compute_losses, vocab_overrides
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +25,7 @@ def trained(tmp_path_factory):
     batch = REXDataset(store, "train").batch(range(12))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # module fixtures run before the function-scoped `one_thread`
+    torch.set_num_threads(1)  # module fixtures run before the function-scoped `one_torch_thread`
     for _ in range(120):
         loss = compute_losses(model(batch), batch, config)["total"]
         optimizer.zero_grad()

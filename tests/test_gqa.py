@@ -6,8 +6,15 @@ from pathlib import Path
 import pytest
 
 from rexlib.gqa import (
-    FAMILIES, OPERATIONS, GQAError, iter_json_object, iter_questions, load_questions, load_scene_graphs,
-    parse_program, parse_step,
+    FAMILIES,
+    OPERATIONS,
+    GQAError,
+    iter_json_object,
+    iter_questions,
+    load_questions,
+    load_scene_graphs,
+    parse_program,
+    parse_step,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -140,7 +147,7 @@ def test_loaders_keep_going_and_return_rejects(tmp_path):
     with pytest.raises(GQAError, match="missing field 'semantic'"):
         load_questions(questions_file, scenes, strict=True)
     streamed = list(iter_questions(questions_file, scenes, strict=False))
-    assert [getattr(item, "question_id") for item in streamed] == ["q1", "q2", "q3", "q4"]
+    assert [item.question_id for item in streamed] == ["q1", "q2", "q3", "q4"]
 
 
 def test_bad_json_names_the_file(tmp_path):

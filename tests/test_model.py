@@ -12,14 +12,7 @@ from rexlib.data import REXDataset, load_vocab
 from rexlib.model import REX, REXConfig, compute_losses, mix_distributions, vocab_overrides
 from rexlib.model.rex import batch_accuracies
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small ops: one thread is as fast, and immune to oversubscription when other processes share the CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

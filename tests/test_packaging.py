@@ -1,8 +1,9 @@
 """The two ways to install rex (pip from pyproject.toml, conda from environment.yml) stay in sync."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
