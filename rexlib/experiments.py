@@ -435,8 +435,15 @@ def train_runs(data_dir, jobs: Sequence[tuple[str | os.PathLike, dict]], split: 
 
     jobs = [(Path(run_dir), settings) for run_dir, settings in jobs]
     requests = [_request(data_dir, run_dir, split, settings) for run_dir, settings in jobs]
-    pending = [index for index, (run_dir, _) in enumerate(jobs)
-               if retrain or not _is_done(run_dir, requests[index], split)]
+    pending, seen = [], set()
+    for index, (run_dir, _) in enumerate(jobs):
+        if run_dir in seen:  # the same training asked twice (e.g. beta=1 is REX itself): train it once
+            if requests[index] != requests[[j for j, (other, _) in enumerate(jobs) if other == run_dir][0]]:
+                raise ValueError(f"{run_dir}: asked for with two different settings")
+            continue
+        seen.add(run_dir)
+        if retrain or not _is_done(run_dir, requests[index], split):
+            pending.append(index)
     for index in pending:
         _clear(jobs[index][0])
     one_thread_each = parallel > 1 and len(pending) > 1  # a lone run keeps every thread
@@ -458,15 +465,10 @@ def train_runs(data_dir, jobs: Sequence[tuple[str | os.PathLike, dict]], split: 
         running.append((index, subprocess.Popen(command, env=environment)))
     while running:
         wait_for_one()
-    results = []
-    for index, (run_dir, _) in enumerate(jobs):
-        if index in pending:
-            metrics = evaluate_run(run_dir, data_dir, split, progress=False)
-            _write_json(run_dir / REQUEST_FILE, requests[index])
-        else:
-            metrics = json.loads((run_dir / f"metrics_{split}.json").read_text())
-        results.append(metrics)
-    return results
+    for index in pending:
+        evaluate_run(jobs[index][0], data_dir, split, progress=False)
+        _write_json(jobs[index][0] / REQUEST_FILE, requests[index])
+    return [json.loads((run_dir / f"metrics_{split}.json").read_text()) for run_dir, _ in jobs]
 
 
 def train_and_evaluate(data_dir, run_dir, split: str = "val", *, retrain: bool = False, **settings) -> dict:
