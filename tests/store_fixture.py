@@ -192,3 +192,21 @@ def make_tiny_store(directory, n_train: int = 64, n_val: int = 32, feature_dim: 
         "source": f"tests.store_fixture (seed {seed})",
     })
     return directory
+
+
+def save_tiny_pretrained(store: Path, directory: Path) -> Path:
+    """A tiny randomly initialised VisualBERT and a BERT tokenizer over the store's question words, saved
+    with `save_pretrained`: stands in for local pretrained weights (never downloaded) in tests."""
+    import json
+
+    from transformers import BertTokenizerFast, VisualBertConfig, VisualBertModel
+
+    words = [w for w in json.loads((Path(store) / "vocab.json").read_text())["question"]
+             if not w.startswith(("<", "["))]
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(tokens)})
+    VisualBertModel(VisualBertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=128,
+                                     visual_embedding_dim=32)).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return Path(directory)

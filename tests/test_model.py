@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 import torch
-from store_fixture import make_tiny_store
+from store_fixture import make_tiny_store, save_tiny_pretrained
 
 from rexlib.data import REXDataset, load_vocab
 from rexlib.model import REX, REXConfig, compute_losses, mix_distributions, vocab_overrides
@@ -137,19 +137,11 @@ def test_lxmert_backbone_forward(store):
 
 
 def test_local_pretrained_visualbert_and_tokenizer(store, tmp_path):
-    from transformers import BertTokenizerFast, VisualBertConfig, VisualBertModel
+    from transformers import VisualBertModel
 
     from rexlib.train import question_tokenizer
 
-    vocab = load_vocab(store)
-    words = [w for w in vocab["question"] if not w.startswith(("<", "["))]
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
-    tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(tokens)})
-    pretrained = tmp_path / "visualbert"
-    VisualBertModel(VisualBertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=128,
-                                     visual_embedding_dim=32)).save_pretrained(pretrained)
-    tokenizer.save_pretrained(pretrained)
+    pretrained = save_tiny_pretrained(store, tmp_path / "visualbert")
 
     loaded_tokenizer = question_tokenizer(str(pretrained))
     dataset = REXDataset(store, "train", tokenizer=loaded_tokenizer)

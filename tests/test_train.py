@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from store_fixture import make_tiny_store
+from store_fixture import make_tiny_store, save_tiny_pretrained
 
 from rexlib.train import TrainConfig, load_run, train
 
@@ -123,16 +123,10 @@ def test_torchrun_two_processes_on_cpu(store, tmp_path):
 
 
 def test_training_with_a_local_pretrained_backbone(store, tmp_path):
-    from transformers import BertTokenizerFast, VisualBertConfig, VisualBertModel
+    from transformers import BertTokenizerFast
 
-    words = [w for w in json.loads((store / "vocab.json").read_text())["question"] if not w.startswith(("<", "["))]
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
-    tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(tokens)})
-    pretrained = tmp_path / "visualbert"
-    VisualBertModel(VisualBertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=128,
-                                     visual_embedding_dim=32)).save_pretrained(pretrained)
-    tokenizer.save_pretrained(pretrained)
+    pretrained = save_tiny_pretrained(store, tmp_path / "visualbert")
+    tokenizer = BertTokenizerFast.from_pretrained(pretrained, local_files_only=True)
     train(config(store, tmp_path / "run", pretrained=str(pretrained), max_steps=2))
     model, train_config, _ = load_run(tmp_path / "run", which="last")
     assert train_config.pretrained == str(pretrained)
