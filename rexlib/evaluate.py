@@ -30,6 +30,7 @@ import numpy as np
 from rexlib.metrics.answers import answer_accuracy, correctness, ood_accuracy, ood_question_ids
 from rexlib.metrics.attributes import attribute_recall
 from rexlib.metrics.captions import caption_scores
+from rexlib.metrics.faithfulness import explanation_truth, format_truth
 from rexlib.metrics.grounding import GROUNDING_MODES, grounding_score
 
 # Explanation vocabulary ids fixed by docs/contracts.md.
@@ -278,6 +279,11 @@ def compute_metrics(
     splits, source = ood_question_ids(split, answer_truth, groups, folders, alpha)
     ood = {"source": source, **ood_accuracy(correctness(answers, answer_truth), splits)}
 
+    # beyond the paper: are the statements true of the scene graph, and do they imply the answer?
+    truth_of_explanations = explanation_truth(
+        predictions, data_dir, split, lambda question_id: boxes[image_of[question_id]], truth.families
+    )
+
     return {
         "split": split,
         "questions": len(predictions),
@@ -287,6 +293,7 @@ def compute_metrics(
         "accuracy": accuracy,
         "ood": ood,
         "spice": captions["SPICE_status"],
+        "faithfulness": truth_of_explanations,
     }
 
 
@@ -333,6 +340,7 @@ def format_table(metrics: dict) -> str:
         for part in ("all", "head", "tail")
     ]
     lines.append("OOD          " + "  ".join(parts) + f"   [{ood['source']}]")
+    lines.append(format_truth(metrics.get("faithfulness")))
     return "\n".join(lines)
 
 

@@ -601,10 +601,8 @@ def judge_split(explanations: Mapping[str, str], answers: Mapping[str, str | Non
             scenes[image_id] = gqa.parse_scene_graph(image_id, raw_scenes[image_id], file=str(scene_file))
         except (KeyError, gqa.GQAError):
             pass
-    lexicon = Lexicon.from_scene_graphs(scenes.values())
-    truths: dict[str, SceneTruth] = {}
-    judgements: dict[str, Judgement] = {}
-    for question_id, explanation in explanations.items():
+    questions: dict[str, gqa.Question] = {}
+    for question_id in explanations:
         raw = wanted[question_id]
         image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
         if raw is None:
@@ -613,20 +611,23 @@ def judge_split(explanations: Mapping[str, str], answers: Mapping[str, str | Non
             reason = f"image has no usable scene graph in {scene_file}"
         else:
             try:
-                question = gqa.parse_question(question_id, raw, file=str(question_file),
-                                              scene_graphs={image_id: scenes[image_id]})
+                questions[question_id] = gqa.parse_question(question_id, raw, file=str(question_file),
+                                                            scene_graphs={image_id: scenes[image_id]})
+                continue
             except gqa.GQAError as error:
                 reason = f"bad question ({error.reason})"
-            else:
-                scene = scenes[image_id]
-                truth = truths.get(image_id)
-                if truth is None:
-                    truth = truths[image_id] = SceneTruth(scene, region_boxes(question_id))
-                judgements[question_id] = judge(explanation, answers.get(question_id), question, scene,
-                                                None, lexicon, truth)
-                continue
         skipped[reason] += 1
         first.setdefault(reason, question_id)
+    lexicon = Lexicon.from_scene_graphs(scenes.values()).add_program_nouns(questions.values())
+    truths: dict[str, SceneTruth] = {}
+    judgements: dict[str, Judgement] = {}
+    for question_id, question in questions.items():
+        scene = scenes[question.image_id]
+        truth = truths.get(question.image_id)
+        if truth is None:
+            truth = truths[question.image_id] = SceneTruth(scene, region_boxes(question_id))
+        judgements[question_id] = judge(explanations[question_id], answers.get(question_id), question, scene,
+                                        None, lexicon, truth)
     return judgements, {"counts": dict(skipped), "first_question": first}
 
 

@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rexlib.program.attributes import CATEGORY_VALUES, COMPARATIVE_SCALES
+from rexlib.program.handlers import INVERSE_RELATIONS
 from rexlib.program.postprocess import copula, position_phrase, relation_phrase, singular
 
 REGION = re.compile(r"#(\d+)$")
@@ -227,8 +228,20 @@ class Lexicon:
                     lexicon.relations.update(name for name, _ in obj.relations)
         lexicon.names.discard("")
         lexicon.relations.discard("")
+        # a graph may store "A left of B" only as "B right of A": both are sayable
+        lexicon.relations |= {INVERSE_RELATIONS[r] for r in lexicon.relations if r in INVERSE_RELATIONS}
         lexicon.compile()
         return lexicon
+
+    def add_program_nouns(self, questions: Iterable) -> Lexicon:
+        """Add the object names the questions' programs use (``select: cat (-)``: an absent cat is
+        named in its explanation, though no scene graph holds one)."""
+        for question in questions:
+            for step in question.program:
+                if step.target and step.target != "scene" and step.family in ("select", "relate", "verify", "choose"):
+                    self.names.add(step.target)
+        self.compile()
+        return self
 
     @staticmethod
     def _match(table: dict, tokens: tuple[str, ...], start: int, limit: int) -> tuple[object, int] | None:
