@@ -36,6 +36,8 @@ REQUEST_FILE = "notebook_request.json"  # written into a run folder: the argumen
 # The evaluation table's columns, in the paper's order.
 PAPER_COLUMNS = ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE", "Grounding", "Accuracy",
                  "OOD all", "OOD head", "OOD tail")
+# Beyond the paper: are the explanations true of the scene graph, and do they imply the answer?
+TRUTH_COLUMNS = ("Faithfulness", "Consistency", "Parse rate")
 
 
 # ------------------------------------------------------------------------------------------ places
@@ -499,6 +501,8 @@ def metrics_row(metrics: dict) -> dict:
     for part in ("all", "head", "tail"):
         row[f"OOD {part}"] = _value(metrics, "ood", part, "accuracy")
     row["Attribute recall"] = _value(metrics, "attributes", "overall")
+    for column, key in zip(TRUTH_COLUMNS, ("faithfulness", "consistency", "parse_rate")):  # rexlib.metrics.faithfulness
+        row[column] = _value(metrics, "faithfulness", key)
     return row
 
 

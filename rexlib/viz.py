@@ -146,6 +146,39 @@ def draw_comparison(image: Image.Image, ground_truth: str, predicted: str, regio
     return draw_explanation(picture, predicted, region_boxes, colors, dashed=True)
 
 
+VERDICT_COLORS = {True: "#2ca02c", False: "#d62728", None: "#7f7f7f"}  # true, false, unknown
+VERDICT_MARKS = {True: "true", False: "FALSE", None: "unknown"}
+
+
+def mark_statements(image: Image.Image, region_boxes: np.ndarray,
+                    marks: Sequence[tuple[str, Sequence[int], bool | None]]) -> Image.Image:
+    """The regions each statement names, outlined by its verdict (green true, red false, grey unknown),
+    and the statements listed under the image, the false ones marked FALSE.
+
+    marks: (statement text, its regions k, verdict), e.g. ``Judgement.marks()`` of
+    ``rexlib.metrics.faithfulness``. A region named by a false statement is drawn red over any other.
+    """
+    picture = image.convert("RGB")
+    verdict_of: dict[int, bool | None] = {}
+    for _, regions, verdict in marks:
+        for region in regions:
+            if verdict_of.get(region, True) is not False:
+                verdict_of[region] = verdict
+    for region, verdict in sorted(verdict_of.items(), key=lambda item: item[1] is False):
+        if 0 <= region < len(region_boxes):
+            picture = draw_boxes(picture, {f"#{region}": region_boxes[region]}, {f"#{region}": VERDICT_COLORS[verdict]},
+                                 dashed=verdict is None)
+    font = _font(max(10, round(min(picture.size) / 24)))
+    line_height = max(12, round(min(picture.size) / 20))
+    canvas = Image.new("RGB", (picture.width, picture.height + line_height * max(1, len(marks)) + 4), "white")
+    canvas.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for row, (text, _, verdict) in enumerate(marks):
+        draw.text((4, picture.height + 2 + row * line_height), f"{VERDICT_MARKS[verdict]}: {text}",
+                  fill=VERDICT_COLORS[verdict], font=font)
+    return canvas
+
+
 def explanation_html(explanation: str | Sequence[str], colors: Mapping[str, str] | None = None,
                      object_words: Mapping[str, str] | None = None) -> str:
     """HTML for an explanation with each grounded token shown as a coloured label.

@@ -398,3 +398,23 @@ def test_compute_metrics_reports_the_truth(tiny_world):
     metrics = compute_metrics(predictions, tiny_world, "val", include_meteor=False, include_spice=False)
     assert metrics["faithfulness"]["faithfulness"] >= 99.0
     assert "truth        faithfulness" in format_table(metrics)
+
+
+def test_false_statements_are_marked_on_the_picture(scene, truth, lexicon):
+    from PIL import Image
+
+    from rexlib import viz
+
+    text, answer, semantic = PROGRAMS["on"]
+    judged = judge("the #0 is on the #1 and is red", "yes", question("q", text, answer, semantic, scene), scene,
+                   REGIONS, lexicon, truth)
+    assert judged.marks() == [("#0 is on #1", (0, 1), True), ("#0 is red", (0,), False)]
+    assert [describe(s) for s in judged.false_statements()] == ["#0 is red"]
+    picture = viz.mark_statements(Image.new("RGB", (300, 300), "white"), REGIONS, judged.marks())
+    assert picture.size[0] == 300 and picture.size[1] > 300  # the statements are listed below the image
+    red, green = (214, 39, 40), (44, 160, 44)
+    cup, table = REGIONS[0].astype(int), REGIONS[1].astype(int)
+    assert picture.getpixel((int(cup[0]), int(cup[3]) - 1)) == red  # the cup's box: named by a false statement
+    assert picture.getpixel((int(table[2]) - 1, int(table[3]) - 1)) == green  # the table only by a true one
+    below = picture.crop((0, 300, 300, picture.size[1]))
+    assert red in {color for _, color in below.getcolors(1 << 16)}

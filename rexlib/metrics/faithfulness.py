@@ -46,6 +46,7 @@ from rexlib.metrics.statements import (
     Related,
     SceneValue,
     Statement,
+    describe,
     mentions,
     read_explanation,
 )
@@ -488,6 +489,11 @@ class Judgement:
     def false_statements(self) -> list[Statement]:
         return [s for s, v in zip(self.reading.statements, self.verdicts) if v is False]
 
+    def marks(self) -> list[tuple[str, tuple[int, ...], bool | None]]:
+        """(statement text, the regions it names, verdict) per statement: ``rexlib.viz.mark_statements``."""
+        return [(describe(s), tuple(m.region for m in mentions(s) if m.region is not None), v)
+                for s, v in zip(self.reading.statements, self.verdicts)]
+
     @property
     def faithfulness(self) -> float | None:
         return self.true / len(self.verdicts) if self.verdicts else None
@@ -664,3 +670,49 @@ def format_truth(truth: Mapping | None) -> str:
             f"  (implies GQA's answer {number(truth['gqa_consistency'])})  parse rate {number(truth['parse_rate'])}"
             f"  [{truth['statements']} statements: {truth['false']} false, {truth['unknown']} unknown; "
             f"{truth['unparsed']} spans unread]")
+
+
+# ------------------------------------------------------------------------------ for the notebooks
+
+
+def judge_predictions(predictions: Mapping[str, dict], data_dir: str | Path, split: str = "val",
+                      gqa_dir: str | Path | None = None) -> dict[str, Judgement]:
+    """Per-question judgements of a run's predictions (question id -> {"explanation", "answer"})."""
+    import h5py
+
+    from rexlib.evaluate import load_split_truth, regions_path
+
+    gqa_dir = Path(gqa_dir) if gqa_dir is not None else find_gqa_dir(data_dir)
+    if gqa_dir is None:
+        raise FileNotFoundError(f"{data_dir}: no scene graphs found (name the GQA folder in dataset.json as \"gqa\")")
+    truth = load_split_truth(data_dir, split)
+    with h5py.File(regions_path(data_dir), "r") as regions:
+        boxes = np.asarray(regions["boxes"][()], dtype=np.float64)
+    judgements, _ = judge_split({q: p["explanation"] for q, p in predictions.items()},
+                                {q: p.get("answer") for q, p in predictions.items()}, gqa_dir, split,
+                                lambda qid: boxes[truth.image_index[truth.row_of[qid]]])
+    return judgements
+
+
+def family_rows(truth: Mapping) -> list[dict]:
+    """One row per operation family of ``metrics["faithfulness"]``: questions and the three rates."""
+    return [{"family": family, "questions": rates["questions"], "faithfulness": rates["faithfulness"],
+             "consistency": rates["consistency"], "parse rate": rates["parse_rate"]}
+            for family, rates in sorted(truth.get("families", {}).items(), key=lambda item: -item[1]["questions"])]
+
+
+def rows_by_correctness(judgements: Mapping[str, Judgement], correct: Mapping[str, bool]) -> list[dict]:
+    """Right against wrong answers: how often the explanation states something false, and how often it
+    implies the answer given (and GQA's)."""
+    rows = []
+    for label, wanted in (("right answer", True), ("wrong answer", False)):
+        chosen = [j for q, j in judgements.items() if bool(correct.get(q)) == wanted]
+        count = len(chosen)
+        rows.append({
+            "answer": label, "questions": count,
+            "faithfulness": _rates(chosen)["faithfulness"],
+            "with a false statement": 100 * sum(j.false > 0 for j in chosen) / count if count else None,
+            "consistent": 100 * sum(j.consistent for j in chosen) / count if count else None,
+            "implies GQA's answer": 100 * sum(j.implies_gqa for j in chosen) / count if count else None,
+        })
+    return rows
