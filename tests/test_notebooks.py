@@ -159,3 +159,8 @@ def test_tiny_run_04_analysis(tiny_outputs):
     assert {"answer", "explanation token F1"} <= set(_table(tiny_outputs, "04_quality_by_correctness").columns)
     for figure in ("04_by_family", "04_ood", "04_quality_by_correctness"):
         _png(tiny_outputs, figure)
+    truth = _table(tiny_outputs, "04_truth")  # beyond the paper: explanations checked on the scene graph
+    assert list(truth["model"]) == ["REX", "baseline (no gate)"]
+    assert {"Faithfulness", "Consistency", "Parse rate"} <= set(truth.columns)
+    assert list(_table(tiny_outputs, "04_truth_by_correctness")["answer"]) == ["right answer", "wrong answer"]
+    assert "Beyond the paper" in (tiny_outputs / "REPORT.md").read_text()
