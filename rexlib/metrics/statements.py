@@ -540,9 +540,7 @@ def read_explanation(explanation: str, lexicon: Lexicon) -> Reading:
         try:
             found, position = _clause(tokens, position, lexicon)
         except _Fail:
-            end = _boundary(tokens, position + 1)
-            # a span that stops at an "and" may be the first half of "both X and Y": keep what cannot
-            # be read as one span up to the next separator after which a clause can start
+            end = _boundary(tokens, position + 1)  # skip to the next separator, and count the span
             unparsed.append(" ".join(tokens[position:end]))
             position = end
             continue
