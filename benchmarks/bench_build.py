@@ -60,6 +60,7 @@ def time_stages(world: Path) -> dict:
     from rexlib import gqa
     from rexlib.grounding import ImageGrounding, ground
     from rexlib.program import ExecutionError, execute
+    from rexlib.program.attributes import CategoryTable
     from rexlib.store import read_region_boxes
 
     questions_file, scenes_file = gqa.split_files(world, "train")
@@ -69,6 +70,7 @@ def time_stages(world: Path) -> dict:
         raw_scenes = json.load(handle)
     regions = read_region_boxes(world / "regions.h5")
     scenes = {image_id: gqa.parse_scene_graph(image_id, raw) for image_id, raw in raw_scenes.items()}
+    categories = CategoryTable.mine(raw_questions.values())  # as the build mines them (here: train only)
 
     started = time.process_time()
     executions = []
@@ -76,7 +78,7 @@ def time_stages(world: Path) -> dict:
         scene = scenes[raw["imageId"]]
         try:
             question = gqa.parse_question(question_id, raw, scene_graphs={scene.image_id: scene})
-            executions.append((scene, execute(question, scene)))
+            executions.append((scene, execute(question, scene, categories)))
         except (gqa.GQAError, ExecutionError):
             pass
     execute_seconds = time.process_time() - started

@@ -604,15 +604,17 @@ def mine_categories(inputs: dict[str, tuple[dict, dict]], mapping_file=None) -> 
     table = CategoryTable.mine(record for questions, _scenes in inputs.values() for record in questions.values())
     if mapping_file is not None:
         table = table.merged(CategoryTable.from_mapping(mapping_file))
-    unknown: Counter = Counter()
+    known, unknown = table.known(), {}
     for _questions, scenes in inputs.values():
         for scene in scenes.values():
-            objects = scene.get("objects") if isinstance(scene, dict) else None
-            for obj in (objects.values() if isinstance(objects, dict) else ()):
-                attributes = obj.get("attributes") if isinstance(obj, dict) else None
-                if isinstance(attributes, list):
-                    unknown.update(value for value in attributes if isinstance(value, str) and value not in table)
-    return table, dict(unknown.most_common())
+            objects = scene.get("objects") if type(scene) is dict else None
+            for obj in (objects.values() if type(objects) is dict else ()):
+                attributes = obj.get("attributes") if type(obj) is dict else None
+                if type(attributes) is list:
+                    for value in attributes:
+                        if type(value) is str and value not in known:
+                            unknown[value] = unknown.get(value, 0) + 1
+    return table, dict(sorted(unknown.items(), key=lambda item: (-item[1], item[0])))
 
 
 def build(gqa_dir, regions_path, out_dir, splits: Sequence[str] | None = None, workers: int = 1,

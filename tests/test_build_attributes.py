@@ -32,7 +32,7 @@ def test_mined_categories_written_and_unknown_values_reported(tmp_path):
         assert CATEGORY_OF_VALUE[value] == category, value
     report = json.loads((out / "build_report_val.json").read_text(encoding="utf-8"))["attribute_categories"]
     unknown = {value: count for value, count in used.items() if value not in table}
-    assert report["without_category"] == dict(sorted(unknown.items(), key=lambda item: -item[1]))
+    assert report["without_category"] == dict(sorted(unknown.items(), key=lambda item: (-item[1], item[0])))
     assert report["scene_graph_values_without_category"] == len(unknown)
 
 

@@ -44,6 +44,9 @@ class CategoryTable:
     def __contains__(self, value: str) -> bool:
         return value in self._categories
 
+    def known(self) -> frozenset[str]:
+        return frozenset(self._categories)
+
     def __eq__(self, other) -> bool:
         return isinstance(other, CategoryTable) and self.counts == other.counts
 
@@ -67,21 +70,38 @@ class CategoryTable:
 
     @classmethod
     def mine(cls, questions: Iterable[Mapping]) -> CategoryTable:
-        """Count, over raw GQA question records, which category each attribute value is used in."""
-        counts: dict[str, Counter] = {}
+        """Count, over raw GQA question records, which category each attribute value is used in.
+
+        One pass over every step of every program, so it is kept lean: the (value, category) pairs of
+        a step are cached by its (operation, argument), which GQA repeats across questions.
+        """
+        pairs: dict[tuple[str, str], int] = {}
+        by_step: dict[tuple, tuple] = {}
         for record in questions:
-            semantic = record.get("semantic") if isinstance(record, Mapping) else None
-            if not isinstance(semantic, list):
+            try:
+                semantic = record["semantic"]
+                steps = [(step["operation"], step["argument"]) for step in semantic]
+            except (KeyError, TypeError):
                 continue
-            last = len(semantic) - 1
-            for position, step in enumerate(semantic):
-                if not isinstance(step, Mapping):
+            for key in steps:
+                try:
+                    used = by_step.get(key)
+                except TypeError:  # an unhashable (malformed) operation or argument
                     continue
-                operation, argument = step.get("operation"), step.get("argument")
-                if not isinstance(operation, str) or not isinstance(argument, str):
-                    continue
-                for value, category in _used_values(operation, argument, record.get("answer"), position == last):
-                    counts.setdefault(value, Counter())[category] += 1
+                if used is None:
+                    used = by_step[key] = _used_values(*key) if all(type(part) is str for part in key) else ()
+                for pair in used:
+                    pairs[pair] = pairs.get(pair, 0) + 1
+            if steps and steps[-1][0] == "query":  # the answer of a final query is a value of its category
+                category, answer = steps[-1][1], record.get("answer")
+                if type(category) is str and type(answer) is str:
+                    category = category.strip()
+                    if category and category not in _NOT_ATTRIBUTE_CATEGORIES and answer.strip():
+                        pair = (answer.strip(), category)
+                        pairs[pair] = pairs.get(pair, 0) + 1
+        counts: dict[str, dict[str, int]] = {}
+        for (value, category), count in pairs.items():
+            counts.setdefault(value, {})[category] = count
         return cls(counts)
 
     @classmethod
@@ -116,22 +136,17 @@ class CategoryTable:
         return CategoryTable(counts)
 
 
-def _used_values(operation: str, argument: str, answer, is_last: bool) -> list[tuple[str, str]]:
-    """The (value, category) pairs one program step states: ``filter color: white`` -> white/color."""
+def _used_values(operation: str, argument: str) -> tuple[tuple[str, str], ...]:
+    """The (value, category) pairs a filter/verify/choose step states: ``filter color: white`` -> white/color."""
     family, _, category = operation.partition(" ")
-    if family == "query":
-        category = argument.strip()
-        if is_last and isinstance(answer, str) and category and category not in _NOT_ATTRIBUTE_CATEGORIES:
-            return [(answer.strip(), category)]
-        return []
     if not category or category in _NOT_ATTRIBUTE_CATEGORIES or family not in ("filter", "verify", "choose"):
-        return []
+        return ()
     if family == "choose":
-        return [(part.strip(), category) for part in argument.split("|") if part.strip()]
+        return tuple((part.strip(), category) for part in argument.split("|") if part.strip())
     value = argument.strip()
     if value.startswith("not(") and value.endswith(")"):
         value = value[4:-1].strip()
-    return [(value, category)] if value else []
+    return ((value, category),) if value else ()
 
 
 POSITION_CATEGORIES = frozenset({"hposition", "vposition"})
