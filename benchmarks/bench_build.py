@@ -12,8 +12,10 @@ For each world (built with ``--no-images`` into a temporary folder when absent) 
                   seconds, CPU seconds, questions per CPU-second, ratio to the json-load time, and the
                   peak resident memory of the largest process.
 
-Targets: >= 10,000 questions/s per core end to end, <= 3x the json-load time, < 4 GB peak memory on the
-100,000-question world. Timings on a shared machine are noisy: CPU seconds are the steadier figure.
+Targets: >= 8,000 questions/s per core end to end (questions per CPU-second of the whole build, all
+its processes), <= 3x the json-load time, < 4 GB peak memory on the 100,000-question world. Timings on
+a shared machine are noisy: CPU seconds are the steadier figure, and the last lines print, for each
+world, questions/s per core and the ratio to the json-load time measured in the same run.
 """
 
 from __future__ import annotations
@@ -147,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             }
         figures.append(entry)
         print(json.dumps(entry, indent=1), flush=True)
-    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
+    for entry in figures:
+        for workers in args.workers:
+            timing = entry[f"workers_{workers}"]
+            print(f"{entry['images']} images, {workers} worker(s): {timing['questions_per_cpu_s']:,} questions/s per "
+                  f"core end to end, {timing['ratio_to_json_load']}x the json-load time of the same run")
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f} (timings under load are inflated)")
     if args.out:
         Path(args.out).write_text(json.dumps(figures, indent=1))
     return 0

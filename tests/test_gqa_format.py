@@ -45,7 +45,7 @@ def test_the_corpus_covers_every_family():
 
 
 def test_build_on_the_corpus(tmp_path):
-    gqa_dir, regions = write_gqa_format_corpus(tmp_path / "gqa")
+    gqa_dir, _regions = write_gqa_format_corpus(tmp_path / "gqa")
     out = tmp_path / "out"
     reports = build(gqa_dir, None, out, log=lambda *_: None)
     assert list(reports) == ["train", "val"]
