@@ -192,3 +192,20 @@ def test_default_splits_and_a_split_alone(built, tmp_path):
     _build(gqa_dir, regions, with_vocab, splits=["val"], vocab_file=out / "vocab.json")
     assert (with_vocab / "val.h5").exists()
     assert (with_vocab / "val.h5").read_bytes() == (out / "val.h5").read_bytes()
+
+
+def test_cli_builds_a_split_alone_with_gqa_categories(built, tmp_path):
+    """`build --splits val --vocab FILE --attribute-categories FILE --drop-disagreements` from the CLI."""
+    gqa_dir, regions, out, _reports = built
+    mapping = tmp_path / "attr_mapping.json"
+    mapping.write_text(json.dumps({"categorized": {"material": ["wicker"]}}))
+    command = [sys.executable, "-m", "rexlib", "build", "--gqa", str(gqa_dir), "--regions", str(regions),
+               "--out", str(tmp_path / "cli"), "--splits", "val", "--vocab", str(out / "vocab.json"),
+               "--attribute-categories", str(mapping), "--drop-disagreements"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cli" / "val.h5").exists()
+    table = json.loads((tmp_path / "cli" / "attribute_categories.json").read_text())
+    assert table["wicker"] == "material"
+    report = json.loads((tmp_path / "cli" / "build_report_val.json").read_text())
+    assert report["disagreements_dropped"] is True
