@@ -13,11 +13,17 @@ Each case carries its expected raw explanation, written by hand, and whether the
 decides the answer (``"scene graph"``) or GQA's answer has to (``"answer"``).
 
     python tests/gqa_format_fixture.py OUT     # writes OUT/questions, OUT/sceneGraphs, OUT/regions.h5
+    python tests/gqa_format_fixture.py OUT --thin WORLD   # WORLD with scene graphs thinned as GQA's are
+
+``thin_scene_graphs`` makes the second: the same questions and answers over scene graphs that, like
+GQA's, no longer record much of what the answers state (attributes and relations dropped at random,
+no location or weather), so the answer has to decide at scale.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -204,6 +210,33 @@ def write_gqa_format_corpus(root) -> tuple[Path, Path]:
     return root, regions
 
 
+def thin_scene_graphs(world, out, *, seed: int = 0, drop_attribute: float = 0.3,
+                      drop_relation: float = 0.3) -> Path:
+    """Copy a GQA-layout folder, dropping each attribute and relation with the given chances and every
+    ``location``/``weather``; questions (with their answers) and regions.h5 are copied unchanged."""
+    world, out = Path(world), Path(out)
+    rng = np.random.default_rng(seed)
+    (out / "sceneGraphs").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(world / "questions", out / "questions", dirs_exist_ok=True)
+    shutil.copyfile(world / "regions.h5", out / "regions.h5")
+    for path in sorted((world / "sceneGraphs").glob("*_sceneGraphs.json")):
+        graphs = json.loads(path.read_text(encoding="utf-8"))
+        for graph in graphs.values():
+            graph.pop("location", None)
+            graph.pop("weather", None)
+            for obj in graph["objects"].values():
+                obj["attributes"] = [a for a in obj["attributes"] if rng.random() >= drop_attribute]
+                obj["relations"] = [r for r in obj["relations"] if rng.random() >= drop_relation]
+        (out / "sceneGraphs" / path.name).write_text(json.dumps(graphs), encoding="utf-8")
+    return out
+
+
 if __name__ == "__main__":
-    folder, _regions = write_gqa_format_corpus(sys.argv[1] if len(sys.argv) > 1 else "outputs/gqa_format_fixture")
-    print(f"GQA-format corpus in {folder}: {len(CASES) + len(NOT_WELL_FORMED)} questions per split (train, val)")
+    arguments = sys.argv[1:]
+    target = arguments[0] if arguments else "outputs/gqa_format_fixture"
+    if "--thin" in arguments:
+        folder = thin_scene_graphs(arguments[arguments.index("--thin") + 1], target)
+        print(f"{folder}: the world's questions over thinned scene graphs")
+    else:
+        folder, _regions = write_gqa_format_corpus(target)
+        print(f"GQA-format corpus in {folder}: {len(CASES) + len(NOT_WELL_FORMED)} questions per split (train, val)")
