@@ -158,6 +158,19 @@ CASES = [
      _steps(("select", "tree (101)", ()), ("choose name", "tree|bush", (0,))), "it is a (obj:101)", "scene graph"),
     ("32", "n250821", "Which place is it?", "park",
      _steps(("select", "scene", ()), ("query", "place", (0,))), "the place is a park", "answer"),
+    # and/or: GQA's answer re-explains the side the scene graph reads otherwise or cannot read.
+    ("33", "2354786", "Is the apple green and the table wooden?", "yes",
+     _steps(("select", "apple (271882)", ()), ("verify color", "green", (0,)), ("select", "table (279472) ", ()),
+            ("verify material", "wooden", (2,)), ("and", "", (1, 3))),
+     "the (obj:271882) is green and the (obj:279472) is wooden", "answer"),
+    ("34", "n250821", "Is there a dog or is it outdoors?", "yes",
+     _steps(("select", "dog (-)", ()), ("exist", "?", (0,)), ("select", "scene", ()),
+            ("verify location", "outdoors", (2,)), ("or", "", (1, 3))),
+     "it is outdoors", "answer"),
+    ("35", "2354786", "Is the car blue and the sign red?", "no",
+     _steps(("select", "car (7)", ()), ("verify color", "blue", (0,)), ("select", "sign (8) ", ()),
+            ("verify color", "red", (2,)), ("and", "", (1, 3))),
+     "the (obj:8) is not red", "answer"),
 ]
 # GQA really has ids its scene graphs lack: such a question is not well formed, and is skipped by name.
 NOT_WELL_FORMED = {
