@@ -54,6 +54,19 @@ def _own_categories(question: Question) -> CategoryTable:
     return CategoryTable.mine([{"semantic": semantic, "answer": question.answer}])
 
 
+_CONTEXTS: dict[tuple[int, bool], tuple[CategoryTable, Context]] = {}  # one per table and mode
+
+
+def _context(categories: CategoryTable, lenient: bool) -> Context:
+    key = (id(categories), lenient)
+    cached = _CONTEXTS.get(key)
+    if cached is None or cached[0] is not categories:  # (an id may be reused by a later table)
+        if len(_CONTEXTS) > 64:
+            _CONTEXTS.clear()
+        cached = _CONTEXTS[key] = (categories, Context(categories, lenient))
+    return cached[1]
+
+
 def execute(question: Question, scene: SceneGraph, categories: CategoryTable | None = None, *,
             follow_answer: bool = True) -> Execution:
     """Run ``question.program`` over ``scene``; raises :class:`ExecutionError` with a named reason.
@@ -67,8 +80,9 @@ def execute(question: Question, scene: SceneGraph, categories: CategoryTable | N
     if not scene.objects and any(step.family == "select" and step.target != "scene" for step in program):
         raise ExecutionError(f"scene graph {scene.image_id} has no objects")
     answer = question.answer if follow_answer and isinstance(question.answer, str) and question.answer.strip() else None
-    context = Context(categories if categories is not None else _own_categories(question), answer is not None)
+    context = _context(categories if categories is not None else _own_categories(question), answer is not None)
     values: list[Value | Undecided] = []
+    undecided_seen = False
     for position, step in enumerate(program):
         handler = HANDLERS.get(step.family)
         if handler is None or step.operation not in OPERATIONS:
@@ -77,16 +91,18 @@ def execute(question: Question, scene: SceneGraph, categories: CategoryTable | N
             if not 0 <= dependency < position:
                 raise ExecutionError(f"dependency {dependency} is not an earlier step", position, step.operation)
         inputs = [values[d] for d in step.dependencies]
-        undecided = next((value for value in inputs if isinstance(value, Undecided)), None)
-        if undecided is not None:  # a step over an undecided one is undecided for the same reason
-            values.append(undecided)
-            continue
+        if undecided_seen:  # a step over an undecided one is undecided for the same reason
+            undecided = next((value for value in inputs if isinstance(value, Undecided)), None)
+            if undecided is not None:
+                values.append(undecided)
+                continue
         try:
             values.append(handler(scene, step, inputs, context))
         except Undecided as error:
             if answer is None:
                 raise Undecided(error.reason, position, step.operation) from None
             values.append(Undecided(error.reason, position, step.operation))
+            undecided_seen = True
         except ExecutionError as error:
             raise ExecutionError(error.reason, position, step.operation) from None
     final = values[-1]
@@ -94,7 +110,8 @@ def execute(question: Question, scene: SceneGraph, categories: CategoryTable | N
         raise ExecutionError("the program ends with objects, not an answer", len(program) - 1, program[-1].operation)
     derived = None if isinstance(final, Undecided) else final.answer
     decided_by = DECIDED_BY_SCENE_GRAPH
-    if answer is not None and (derived is None or normalised(derived) != normalised(answer)):
+    if answer is not None and (derived is None or (
+            derived != answer and normalised(derived) != normalised(answer))):
         final = _Explaining(scene, program, values, context).explain(len(program) - 1, answer)
         values[-1] = final
         decided_by = DECIDED_BY_ANSWER
