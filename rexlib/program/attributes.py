@@ -16,10 +16,15 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from rexlib.gqa import COMPARATIVES, SceneGraph, SceneObject
+from rexlib.gqa import COMPARATIVES, OPERATIONS, SceneGraph, SceneObject
 
 # Categories of operations whose values are not attributes an object carries.
 _NOT_ATTRIBUTE_CATEGORIES = frozenset({"rel", "name", "hposition", "vposition", *COMPARATIVES})
+# Operations whose arguments state no attribute value (mining skips them at once).
+_SILENT_OPERATIONS = frozenset(
+    name for name, spec in OPERATIONS.items()
+    if spec.family not in ("filter", "verify", "choose") or spec.category in _NOT_ATTRIBUTE_CATEGORIES
+    or spec.category is None)
 
 
 class CategoryTable:
@@ -77,28 +82,31 @@ class CategoryTable:
         """
         pairs: dict[tuple[str, str], int] = {}
         by_step: dict[tuple, tuple] = {}
+        silent = _SILENT_OPERATIONS
         for record in questions:
             try:
                 semantic = record["semantic"]
-                steps = [(step["operation"], step["argument"]) for step in semantic]
-            except (KeyError, TypeError):
-                continue
-            for key in steps:
-                try:
+                for step in semantic:
+                    operation = step["operation"]
+                    if operation in silent:
+                        continue
+                    key = (operation, step["argument"])
                     used = by_step.get(key)
-                except TypeError:  # an unhashable (malformed) operation or argument
-                    continue
-                if used is None:
-                    used = by_step[key] = _used_values(*key) if all(type(part) is str for part in key) else ()
-                for pair in used:
-                    pairs[pair] = pairs.get(pair, 0) + 1
-            if steps and steps[-1][0] == "query":  # the answer of a final query is a value of its category
-                category, answer = steps[-1][1], record.get("answer")
-                if type(category) is str and type(answer) is str:
-                    category = category.strip()
-                    if category and category not in _NOT_ATTRIBUTE_CATEGORIES and answer.strip():
-                        pair = (answer.strip(), category)
+                    if used is None:
+                        used = by_step[key] = _used_values(*key) if all(type(part) is str for part in key) else ()
+                    for pair in used:
                         pairs[pair] = pairs.get(pair, 0) + 1
+                last = semantic[-1]
+                if last["operation"] != "query":
+                    continue
+                category, answer = last["argument"], record.get("answer")
+            except (KeyError, TypeError, IndexError, AttributeError):  # a malformed record states nothing
+                continue
+            # The answer of a final query is a value of its category.
+            if type(category) is str and type(answer) is str:
+                category, answer = category.strip(), answer.strip()
+                if category and answer and category not in _NOT_ATTRIBUTE_CATEGORIES:
+                    pairs[(answer, category)] = pairs.get((answer, category), 0) + 1
         counts: dict[str, dict[str, int]] = {}
         for (value, category), count in pairs.items():
             counts.setdefault(value, {})[category] = count
