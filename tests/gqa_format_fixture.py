@@ -171,6 +171,9 @@ CASES = [
      _steps(("select", "car (7)", ()), ("verify color", "blue", (0,)), ("select", "sign (8) ", ()),
             ("verify color", "red", (2,)), ("and", "", (1, 3))),
      "the (obj:8) is not red", "answer"),
+    ("36", "2354786", "Is the car on the left or on the right?", "right",
+     _steps(("select", "car (7)", ()), ("choose hposition", "left|right", (0,))),
+     "the (obj:7) is at (0.5,0.4) , on the right", "answer"),  # by our rule it is in the middle: 0 hold
 ]
 # GQA really has ids its scene graphs lack: such a question is not well formed, and is skipped by name.
 NOT_WELL_FORMED = {
