@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rexlib.gqa import parse_question, parse_scene_graph, split_files
 from rexlib.program import ExecutionError, execute
+from rexlib.program.attributes import CategoryTable
 
 
 def ensure_world(world: Path | None, images: int) -> Path:
@@ -68,12 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
     parse_time, (scenes, questions) = best(parse)
     pairs = [(question, scenes[question.image_id]) for question in questions]
+    mine_time, categories = best(lambda: CategoryTable.mine(raw_questions.values()))  # as the builder does
 
     def execute_all():
         failures = 0
         for question, scene in pairs:
             try:
-                execute(question, scene)
+                execute(question, scene, categories)
             except ExecutionError:
                 failures += 1
         return failures
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"world {world}  split {args.split}: {count} questions, {len(scenes)} scene graphs, {failures} failures")
     print(f"json load              {json_time * 1e3:8.1f} ms")
     print(f"parse records          {parse_time * 1e3:8.1f} ms  {count / parse_time:10.0f} questions/s")
+    print(f"mine categories        {mine_time * 1e3:8.1f} ms  {count / mine_time:10.0f} questions/s")
     print(f"execute + realise      {execute_time * 1e3:8.1f} ms  {count / execute_time:10.0f} questions/s")
     print(f"parse + execute        {(parse_time + execute_time) / json_time:8.2f} x the json load time")
     if args.profile:

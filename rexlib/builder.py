@@ -5,6 +5,12 @@ scene graph, compare the derived answer with GQA's, ground the raw explanation o
 and convert it to tokens. Then build the vocabularies from the training split and write the store
 (docs/contracts.md).
 
+Answer policy: the build explains GQA's answer. Where the scene graph cannot decide a step, the answer
+decides it and the explanation states it; where the scene graph decides otherwise, the question is
+kept with an explanation of GQA's answer and counted per family (``--drop-disagreements`` leaves
+those out). Attribute categories (value -> category) are mined from the programs of every split built
+(``filter color: white``, ``query color`` + answer, ...), merged with ``--attribute-categories FILE``.
+
 The build runs in two stages so it can be parallel, sharded and resumable with identical bytes:
 
 1. *process*: the questions of a split, in file order, are cut into fixed chunks; each chunk is
@@ -36,6 +42,8 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from hashlib import sha1
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +65,11 @@ from rexlib.vocab import Vocabularies, build_vocabularies
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
-PARTIAL_VERSION = 2  # bump when the partial record layout changes, so old partials are not reused
+PARTIAL_VERSION = 3  # bump when the partial record layout changes, so old partials are not reused
+CATEGORY_TABLE_FILE = "attribute_category_counts.json"  # the mined table, beside the partial files
+
+# How a question's answer was decided (executed record field 7).
+AGREE, UNDECIDED, DISAGREE = "agree", "undecided", "disagree"
 
 # Kinds of skipped questions in the report.
 SKIP_PARSE, SKIP_SCENE, SKIP_REGIONS, SKIP_EXECUTION, SKIP_GROUNDING = (
@@ -142,9 +154,10 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
     """Process questions into records; never raises for one bad question.
 
     Returns ``{"executed": [...], "skipped": [...]}``. An executed record is a tuple
-    ``(index, question id, image row, question, answer, types, families, None (reserved), raw
-    explanation, tokens, grounding record, derived answer, agrees)``; operations are counted per chunk; a skipped one is ``(index, question id, file,
-    step, kind, reason)``.
+    ``(index, question id, image row, question, answer, types, families, decision (agree | undecided |
+    disagree), raw explanation, tokens, grounding record, derived answer (None when undecided),
+    agrees)``; operations are counted per chunk; a skipped one is ``(index, question id, file, step,
+    kind, reason)``.
     """
     executed, skipped, operations = [], [], Counter()
     file, regions_row = data.question_file, data.regions.row
@@ -182,12 +195,14 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
         except GroundingError as error:
             skipped.append((index, question_id, file, None, SKIP_GROUNDING, str(error)))
             continue
-        derived = execution.answer
+        derived = getattr(execution, "derived_answer", execution.answer)
+        agrees = derived is not None and _normalise(derived) == _normalise(question.answer)
+        decision = AGREE if agrees else UNDECIDED if derived is None else DISAGREE
         operations.update(step.operation for step in question.program)
         executed.append((
             index, question_id, row, question.question, question.answer, _types(question.types),
-            _families(question.program), None, execution.explanation, grounded.tokens, grounded.record(),
-            derived, _normalise(derived) == _normalise(question.answer),
+            _families(question.program), decision, execution.explanation, grounded.tokens, grounded.record(),
+            derived, agrees,
         ))
     return {"executed": executed, "skipped": skipped, "operations": operations}
 
@@ -243,6 +258,10 @@ def _fingerprint(path: str | os.PathLike) -> list:
     return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
 
 
+def _digest(value) -> str:
+    return sha1(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def _read_questions(path: Path) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -293,11 +312,22 @@ def _prepare_partials(partial_dir: Path, manifest: dict) -> None:
         write_json(manifest_path, manifest, indent=1)
 
 
+def _read_scene_records(scene_file: Path) -> dict:
+    scene_records = read_json(scene_file)
+    if not isinstance(scene_records, dict):
+        raise gqa.GQAError("file is not a JSON object keyed by image id", file=str(scene_file))
+    return scene_records
+
+
 def process_split(split: str, gqa_dir, regions, work_dir: Path, *, workers: int = 1,
                   shard: tuple[int, int] | None = None, chunk_size: int = CHUNK_SIZE,
                   executor: Callable | None = None, execution_error: type | None = None,
-                  log=print) -> Path:
-    """Stage 1 for one split: write ``work_dir/partial/{split}/chunk-*.pkl``, then ``complete.json``."""
+                  categories=None, loaded: tuple[dict, dict] | None = None, log=print) -> Path:
+    """Stage 1 for one split: write ``work_dir/partial/{split}/chunk-*.pkl``, then ``complete.json``.
+
+    ``categories``: the mined :class:`~rexlib.program.attributes.CategoryTable` the executor reads;
+    ``loaded``: the split's (raw questions, raw scene graphs) when already read.
+    """
     question_file, scene_file = gqa.split_files(gqa_dir, split)
     for path in (question_file, scene_file):
         if not path.exists():
@@ -307,6 +337,7 @@ def process_split(split: str, gqa_dir, regions, work_dir: Path, *, workers: int 
         "version": PARTIAL_VERSION, "split": split, "questions": _fingerprint(question_file),
         "scene_graphs": _fingerprint(scene_file), "regions": _fingerprint(regions.path),
         "chunk_size": chunk_size, "shard": list(shard) if shard else None,
+        "categories": _digest(categories.to_json()) if categories is not None else None,
     }
     _prepare_partials(partial_dir, manifest)
     if (partial_dir / "complete.json").exists():
@@ -314,18 +345,16 @@ def process_split(split: str, gqa_dir, regions, work_dir: Path, *, workers: int 
         return partial_dir
 
     started = time.perf_counter()
-    raw_questions = _read_questions(question_file)
+    raw_questions, scene_records = loaded if loaded is not None else (
+        _read_questions(question_file), _read_scene_records(scene_file))
     items = [(index, question_id, raw) for index, (question_id, raw) in enumerate(raw_questions.items())
              if in_shard(question_id, shard)]
-    del raw_questions
-    scene_records = read_json(scene_file)
-    if not isinstance(scene_records, dict):
-        raise gqa.GQAError("file is not a JSON object keyed by image id", file=str(scene_file))
+    del raw_questions, loaded
     gc.freeze()  # the loaded files live until the split is done: keep the young collections off them
     if executor is None:
         from rexlib.program import ExecutionError, execute
 
-        executor, execution_error = execute, ExecutionError
+        executor, execution_error = partial(execute, categories=categories), ExecutionError
     data = SplitInput(split, str(question_file), str(scene_file), items, scene_records, regions,
                       executor, execution_error or Exception)
     chunks = [(split, number, start, min(start + chunk_size, len(items)),
@@ -383,32 +412,42 @@ def _mean(values) -> float:
     return round(float(np.mean(values)), 4) if len(values) else 0.0
 
 
-def split_report(split: str, records: dict, kept: list, vocabularies: Vocabularies, *,
-                 max_explanation_length: int, keep_disagreements: bool) -> dict:
-    """The build report of one split: counts, every skip with its reason, disagreements, statistics."""
+# Kinds of skips that say the question itself is not well formed for this build (its record, its scene
+# graph or its image's regions); the explained rate counts the rest.
+_INPUT_SKIPS = (SKIP_PARSE, SKIP_SCENE, SKIP_REGIONS)
+
+
+def split_report(split: str, records: dict, kept: list, vocabularies: Vocabularies | None, *,
+                 max_explanation_length: int, drop_disagreements: bool, categories: dict | None = None,
+                 encoded: str | None = None) -> dict:
+    """The build report of one split: counts, every skip with its reason, agreement per family, statistics."""
     executed = records["executed"]
     lengths = [len(record[9]) for record in kept]
     grounded = [sum(token.startswith("#") for token in record[9]) for record in kept]
     grid = [sum(token.startswith("@") for token in record[9]) for record in kept]
     bounds = [record[10]["upper_bound"] for record in kept if record[10]["objects"]]
-    family_questions: Counter = Counter()
-    family_agree: Counter = Counter()
+    by_family: dict[str, Counter] = {}
     for record in executed:
         for family in record[6].split(","):
-            family_questions[family] += 1
-            family_agree[family] += record[12]
+            by_family.setdefault(family, Counter())[record[7] or (AGREE if record[12] else DISAGREE)] += 1
     skip_kinds = Counter(record[4] for record in records["skipped"])
     skip_reasons = Counter(record[5] for record in records["skipped"])
-    agree = sum(record[12] for record in executed)
-    return {
+    decisions = Counter(record[7] or (AGREE if record[12] else DISAGREE) for record in executed)
+    well_formed = records["questions"] - sum(skip_kinds[kind] for kind in _INPUT_SKIPS)
+    report = {
         "split": split,
         "questions": records["questions"],
+        "well_formed": well_formed,
         "executed": len(executed),
         "explanations": len(kept),
+        "explained_rate": round(len(kept) / well_formed, 6) if well_formed else 0.0,
         "skipped": len(records["skipped"]),
-        "answer_disagreements": len(executed) - agree,
-        "disagreements_kept": keep_disagreements,
-        "agreement": round(agree / len(executed), 6) if executed else 0.0,
+        "malformed_raw_explanations": skip_kinds[SKIP_GROUNDING],
+        "answers": {"agree": decisions[AGREE], "decided_by_gqa_answer": decisions[UNDECIDED],
+                    "disagree": decisions[DISAGREE]},
+        "answer_disagreements": decisions[DISAGREE],
+        "disagreements_dropped": drop_disagreements,
+        "agreement": round(decisions[AGREE] / len(executed), 6) if executed else 0.0,
         "length": {
             "limit": max_explanation_length,
             "mean_tokens": _mean(lengths),
@@ -419,14 +458,17 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
         "grid_tokens_per_explanation": _mean(grid),
         "explanations_with_objects": len(bounds),
         "upper_bound_mean": _mean(bounds),
-        "vocabulary_size": {"explanation": len(vocabularies.explanation), "answer": len(vocabularies.answer),
-                            "question": len(vocabularies.question)},
+        "encoded": encoded or f"{split}.h5",
+        "vocabulary_size": ({"explanation": len(vocabularies.explanation), "answer": len(vocabularies.answer),
+                             "question": len(vocabularies.question)} if vocabularies is not None else None),
         "operations": records["operations"],
         "families": {
-            family: {"questions": family_questions[family], "agree": family_agree[family],
-                     "agreement": round(family_agree[family] / family_questions[family], 6)}
-            for family in sorted(family_questions)
+            family: {"questions": sum(counts.values()), "agree": counts[AGREE],
+                     "decided_by_gqa_answer": counts[UNDECIDED], "disagree": counts[DISAGREE],
+                     "agreement": round(counts[AGREE] / sum(counts.values()), 6)}
+            for family, counts in sorted(by_family.items())
         },
+        "attribute_categories": categories,
         "skipped_by_kind": dict(sorted(skip_kinds.items())),
         "skipped_by_reason": dict(skip_reasons.most_common(50)),
         "skipped_questions": [
@@ -435,53 +477,80 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
         ],
         "disagreements": [
             {"question_id": record[1], "answer": record[4], "derived_answer": record[11], "families": record[6]}
-            for record in executed if not record[12]
+            for record in executed if (record[7] or (AGREE if record[12] else DISAGREE)) == DISAGREE
         ],
     }
+    return report
 
 
-def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
-             max_explanation_length: int = MAX_EXPLANATION_LENGTH, keep_disagreements: bool = False,
-             source: str = "", log=print) -> dict:
-    """Stage 2: vocabularies (from train), the json files, ``{split}.h5``, reports, ``dataset.json``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kept = {split: [r for r in records["executed"] if r[12] or keep_disagreements]
-            for split, records in split_records.items()}
+def _vocabularies(out_dir: Path, kept: dict, vocab_file, log) -> tuple[Vocabularies | None, str]:
+    """The vocabularies to encode with, and where they came from (or why there are none)."""
     vocab_path = out_dir / "vocab.json"
     if "train" in kept:
         train = kept["train"]
         vocabularies = build_vocabularies((r[9] for r in train), (r[4] for r in train if r[4] is not None),
                                           (r[3] for r in train))
         vocabularies.save(vocab_path)
-    elif vocab_path.exists():
-        vocabularies = Vocabularies.load(vocab_path)
-        log(f"vocabularies from the existing {vocab_path} (train is not in this build)")
-    else:
-        raise FileNotFoundError(f"{vocab_path}: no vocabulary; build the train split first (vocabularies "
-                                "come from train only)")
+        return vocabularies, "built from train"
+    for path, source in ((vocab_file, "--vocab"), (vocab_path, "the existing")):
+        if path is not None and Path(path).exists():
+            log(f"vocabularies from {source} {path} (train is not in this build)")
+            if Path(path).resolve() != vocab_path.resolve():
+                shutil.copyfile(path, vocab_path)
+            return Vocabularies.load(path), f"from {path}"
+    if vocab_file is not None:
+        raise FileNotFoundError(f"{vocab_file}: --vocab file does not exist")
+    return None, (f"not written: no vocabulary (vocabularies come from train; build train into {out_dir} "
+                  "or pass --vocab FILE)")
+
+
+def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
+             max_explanation_length: int = MAX_EXPLANATION_LENGTH, drop_disagreements: bool = False,
+             categories=None, vocab_file=None, source: str = "", log=print) -> dict:
+    """Stage 2: vocabularies (from train), the json files, ``{split}.h5``, reports, ``dataset.json``.
+
+    Without train in the build, ``{split}.h5`` is encoded with ``vocab_file`` or ``out_dir/vocab.json``;
+    with neither, the json files and reports are written and the report says why the h5 is not.
+    ``categories``: the mined attribute table (written as ``attribute_categories.json``).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kept = {split: [r for r in records["executed"] if not (drop_disagreements and r[7] == DISAGREE)]
+            for split, records in split_records.items()}
+    vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log)
 
     # Attribute value -> category, for the evaluation's attribute recall (rexlib/evaluate.py reads it).
-    from rexlib.program.attributes import attribute_categories
-
-    write_json(out_dir / "attribute_categories.json", attribute_categories(), indent=1)
+    category_summary = None
+    if categories is not None:
+        table, unknown = categories
+        write_json(out_dir / "attribute_categories.json", table.primary(), indent=1)
+        category_summary = {"values": len(table), "categories": len(set(table.primary().values())),
+                            "scene_graph_values_without_category": len(unknown),
+                            "without_category": dict(list(unknown.items())[:100])}
 
     reports = {}
+    encoded_splits = []
     for split, records in split_records.items():
         rows = kept[split]
         write_json(out_dir / f"processed_explanation_{split}.json", {r[1]: r[8] for r in rows})
         write_json(out_dir / f"converted_explanation_{split}.json", {r[1]: " ".join(r[9]) for r in rows})
         write_json(out_dir / f"grounding_{split}.json", {r[1]: r[10] for r in rows})
-        arrays = encode_split(
-            [Row(r[1], r[2], r[3], r[4], r[9], r[5], r[6]) for r in rows], vocabularies,
-            max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH)
-        write_split(out_dir / f"{split}.h5", arrays)
+        encoded = None
+        if vocabularies is not None:
+            arrays = encode_split(
+                [Row(r[1], r[2], r[3], r[4], r[9], r[5], r[6]) for r in rows], vocabularies,
+                max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH)
+            write_split(out_dir / f"{split}.h5", arrays)
+            encoded_splits.append(split)
+        else:
+            encoded = f"{split}.h5 {vocab_source}"
+            log(f"[{split}] {encoded}")
         report = split_report(split, records, rows, vocabularies, max_explanation_length=max_explanation_length,
-                              keep_disagreements=keep_disagreements)
+                              drop_disagreements=drop_disagreements, categories=category_summary, encoded=encoded)
         write_json(out_dir / f"build_report_{split}.json", report, indent=1)
         reports[split] = report
 
-    splits = list(split_records)
+    splits = encoded_splits
     previous = out_dir / "dataset.json"
     if previous.exists():  # keep splits built earlier into the same folder
         try:
@@ -489,18 +558,22 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
         except (OSError, ValueError):
             earlier = []
         splits = earlier + [s for s in splits if s not in earlier]
-    write_dataset_json(out_dir, regions_path, splits, max_explanation_length=max_explanation_length,
-                       max_question_length=MAX_QUESTION_LENGTH, source=source)
+    if splits:
+        write_dataset_json(out_dir, regions_path, splits, max_explanation_length=max_explanation_length,
+                           max_question_length=MAX_QUESTION_LENGTH, source=source)
     return reports
 
 
 def summary_table(reports: dict[str, dict]) -> str:
-    header = ("split", "questions", "explanations", "skipped", "agreement", "vocab", "mean len", "max len",
-              "over limit", "#k/expl", "@k/expl", "upper bound")
+    header = ("split", "questions", "explanations", "explained", "skipped", "agreement", "by answer", "disagree",
+              "vocab", "mean len", "max len", "over limit", "#k/expl", "@k/expl", "upper bound")
     lines = [header]
     for split, r in reports.items():
-        lines.append((split, str(r["questions"]), str(r["explanations"]), str(r["skipped"]),
-                      f"{r['agreement']:.4f}", str(r["vocabulary_size"]["explanation"]),
+        vocabulary = r["vocabulary_size"]["explanation"] if r.get("vocabulary_size") else "-"
+        answers = r.get("answers", {})
+        lines.append((split, str(r["questions"]), str(r["explanations"]), f"{r.get('explained_rate', 0.0):.4f}",
+                      str(r["skipped"]), f"{r['agreement']:.4f}", str(answers.get("decided_by_gqa_answer", 0)),
+                      str(answers.get("disagree", r.get("answer_disagreements", 0))), str(vocabulary),
                       f"{r['length']['mean_tokens']:.2f}", str(r["length"]["max_tokens"]),
                       str(r["length"]["over_limit"]), f"{r['grounded_tokens_per_explanation']:.2f}",
                       f"{r['grid_tokens_per_explanation']:.2f}", f"{r['upper_bound_mean']:.3f}"))
@@ -512,38 +585,106 @@ def summary_table(reports: dict[str, dict]) -> str:
 # The whole build
 
 
-def build(gqa_dir, regions_path, out_dir, splits: Sequence[str] = DEFAULT_SPLITS, workers: int = 1,
+def available_splits(gqa_dir) -> tuple[list[str], list[str]]:
+    """The splits of a GQA-layout folder that have both a question file and scene graphs (train, val,
+    testdev first), and the question files left out for want of scene graphs."""
+    questions = sorted(Path(gqa_dir, "questions").glob("*_balanced_questions.json"))
+    found = [path.name.removesuffix("_balanced_questions.json") for path in questions]
+    order = {split: index for index, split in enumerate(DEFAULT_SPLITS)}
+    found.sort(key=lambda split: (order.get(split, len(order)), split))
+    ready = [split for split in found if gqa.split_files(gqa_dir, split)[1].exists()]
+    return ready, [split for split in found if split not in ready]
+
+
+def mine_categories(inputs: dict[str, tuple[dict, dict]], mapping_file=None) -> tuple:
+    """The attribute table from every split's programs (plus ``mapping_file``), and the scene graphs'
+    values it leaves without a category (value -> objects carrying it, most frequent first)."""
+    from rexlib.program.attributes import CategoryTable
+
+    table = CategoryTable.mine(record for questions, _scenes in inputs.values() for record in questions.values())
+    if mapping_file is not None:
+        table = table.merged(CategoryTable.from_mapping(mapping_file))
+    known, unknown = table.known(), {}
+    for _questions, scenes in inputs.values():
+        for scene in scenes.values():
+            objects = scene.get("objects") if type(scene) is dict else None
+            for obj in (objects.values() if type(objects) is dict else ()):
+                attributes = obj.get("attributes") if type(obj) is dict else None
+                if type(attributes) is list:
+                    for value in attributes:
+                        if type(value) is str and value not in known:
+                            unknown[value] = unknown.get(value, 0) + 1
+    return table, dict(sorted(unknown.items(), key=lambda item: (-item[1], item[0])))
+
+
+def build(gqa_dir, regions_path, out_dir, splits: Sequence[str] | None = None, workers: int = 1,
           shard: tuple[int, int] | str | None = None, max_explanation_length: int = MAX_EXPLANATION_LENGTH,
-          *, chunk_size: int = CHUNK_SIZE, keep_disagreements: bool = False, executor: Callable | None = None,
-          execution_error: type | None = None, log=print) -> dict:
+          *, chunk_size: int = CHUNK_SIZE, drop_disagreements: bool = False, attribute_categories=None,
+          vocab_file=None, executor: Callable | None = None, execution_error: type | None = None,
+          log=print) -> dict:
     """Build GQA-REX from GQA-format files; returns the build reports per split.
 
-    With ``shard``, only processes this shard's questions into ``out_dir/shards/i-of-n`` and returns
-    ``{}`` (run :func:`rexlib.builder_merge.merge` when every shard is done). ``executor`` (default
-    :func:`rexlib.program.execute`) and ``execution_error`` are injectable for tests.
+    ``splits=None`` builds every split whose question and scene-graph files exist (and says which).
+    ``regions_path=None`` reads ``gqa_dir/regions.h5``. With ``shard``, only processes this shard's
+    questions into ``out_dir/shards/i-of-n`` and returns ``{}`` (run
+    :func:`rexlib.builder_merge.merge` when every shard is done). ``executor`` (default
+    :func:`rexlib.program.execute` over the mined categories) and ``execution_error`` are injectable
+    for tests.
     """
     if isinstance(shard, str):
         shard = parse_shard(shard)
+    if regions_path is not None and not Path(regions_path).exists():
+        raise FileNotFoundError(f"{regions_path}: regions file missing")
+    if splits is None:
+        splits, without_scenes = available_splits(gqa_dir)
+        if not splits:
+            raise FileNotFoundError(f"{gqa_dir}: no split has both questions/{{split}}_balanced_questions.json "
+                                    "and sceneGraphs/{split}_sceneGraphs.json")
+        log(f"building the splits found in {gqa_dir}: {', '.join(splits)}" + (
+            f" (no scene graphs for {', '.join(without_scenes)})" if without_scenes else ""))
+    if regions_path is None:
+        regions_path = Path(gqa_dir) / "regions.h5"
+        if not regions_path.exists():
+            raise FileNotFoundError(f"{regions_path}: missing; pass --regions")
     with _collector_paused():
-        return _build(gqa_dir, regions_path, out_dir, splits, workers, shard, max_explanation_length,
-                      chunk_size=chunk_size, keep_disagreements=keep_disagreements, executor=executor,
+        return _build(gqa_dir, regions_path, out_dir, list(splits), workers, shard, max_explanation_length,
+                      chunk_size=chunk_size, drop_disagreements=drop_disagreements,
+                      attribute_categories=attribute_categories, vocab_file=vocab_file, executor=executor,
                       execution_error=execution_error, log=log)
 
 
+def _load_split(gqa_dir, split: str) -> tuple[dict, dict]:
+    question_file, scene_file = gqa.split_files(gqa_dir, split)
+    for path in (question_file, scene_file):
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing (split {split!r} in {gqa_dir})")
+    return _read_questions(question_file), _read_scene_records(scene_file)
+
+
 def _build(gqa_dir, regions_path, out_dir, splits, workers, shard, max_explanation_length, *, chunk_size,
-           keep_disagreements, executor, execution_error, log) -> dict:
+           drop_disagreements, attribute_categories, vocab_file, executor, execution_error, log) -> dict:
     out_dir = Path(out_dir)
     regions = read_region_boxes(regions_path)
     work_dir = shard_dir(out_dir, shard) if shard else out_dir
     settings = {"gqa": str(Path(gqa_dir).resolve()), "regions": str(Path(regions_path).resolve()),
                 "splits": list(splits), "max_explanation_length": max_explanation_length,
-                "keep_disagreements": keep_disagreements}
+                "drop_disagreements": drop_disagreements,
+                "attribute_categories": str(Path(attribute_categories).resolve()) if attribute_categories else None}
     settings["source"] = f"rexlib build from {settings['gqa']}"
+    started = time.perf_counter()
+    inputs = {split: _load_split(gqa_dir, split) for split in splits}
+    table, unknown = mine_categories(inputs, attribute_categories)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    write_json(work_dir / CATEGORY_TABLE_FILE, {"table": table.to_json(), "without_category": unknown}, indent=1)
+    log(f"attribute categories: {len(table)} values mined from {', '.join(splits)}"
+        f"{' and ' + str(attribute_categories) if attribute_categories else ''}; {len(unknown)} scene-graph "
+        f"values without a category; {time.perf_counter() - started:.1f}s")
     partial_dirs = {}
     for split in splits:
         partial_dirs[split] = process_split(split, gqa_dir, regions, work_dir, workers=workers, shard=shard,
                                             chunk_size=chunk_size, executor=executor,
-                                            execution_error=execution_error, log=log)
+                                            execution_error=execution_error, categories=table,
+                                            loaded=inputs.pop(split), log=log)
     if shard:
         write_json(work_dir / "shard.json", {**settings, "shard": list(shard), "complete": True}, indent=1)
         log(f"shard {shard[0]}/{shard[1]} done: {work_dir}; run `python -m rexlib merge --out {out_dir}` "
@@ -551,29 +692,47 @@ def _build(gqa_dir, regions_path, out_dir, splits, workers, shard, max_explanati
         return {}
     records = {split: load_partials([partial_dirs[split]]) for split in splits}
     reports = finalize(out_dir, records, regions_path, max_explanation_length=max_explanation_length,
-                       keep_disagreements=keep_disagreements, source=settings["source"], log=log)
+                       drop_disagreements=drop_disagreements, categories=(table, unknown), vocab_file=vocab_file,
+                       source=settings["source"], log=log)
     log(summary_table(reports))
     return reports
 
 
+def load_category_table(work_dir) -> tuple:
+    """The (table, values without category) a build mined, from ``work_dir``."""
+    from rexlib.program.attributes import CategoryTable
+
+    saved = read_json(Path(work_dir) / CATEGORY_TABLE_FILE)
+    return CategoryTable(saved["table"]), saved["without_category"]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gqa", required=True, help="GQA-layout folder (questions/, sceneGraphs/)")
-    parser.add_argument("--regions", required=True, help="regions.h5 (detector boxes and features)")
+    parser.add_argument("--regions", default=None,
+                        help="regions.h5 (detector boxes and features); default GQA/regions.h5")
     parser.add_argument("--out", required=True, help="output folder for the GQA-REX store")
-    parser.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS))
+    parser.add_argument("--splits", nargs="+", default=None,
+                        help="splits to build (default: every split with questions and scene graphs)")
     parser.add_argument("--workers", type=int, default=1, help="processes (chunks of questions each)")
     parser.add_argument("--shard", default=None, help="i/n: process only this 1/n of the questions")
     parser.add_argument("--max-explanation-length", type=int, default=MAX_EXPLANATION_LENGTH)
     parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="questions per partial file")
-    parser.add_argument("--keep-disagreements", action="store_true",
-                        help="keep questions whose derived answer differs from GQA's (dropped by default)")
+    parser.add_argument("--drop-disagreements", action="store_true",
+                        help="leave out questions where the scene graph decides otherwise than GQA's answer "
+                             "(kept, explaining GQA's answer, by default)")
+    parser.add_argument("--attribute-categories", default=None, metavar="FILE",
+                        help="GQA's attribute mapping ({'categorized': {category: [values]}}) merged with the "
+                             "categories mined from the programs")
+    parser.add_argument("--vocab", default=None, metavar="FILE",
+                        help="vocab.json to encode {split}.h5 with when train is not built (default OUT/vocab.json)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         build(args.gqa, args.regions, args.out, splits=args.splits, workers=args.workers, shard=args.shard,
               max_explanation_length=args.max_explanation_length, chunk_size=args.chunk_size,
-              keep_disagreements=args.keep_disagreements)
+              drop_disagreements=args.drop_disagreements, attribute_categories=args.attribute_categories,
+              vocab_file=args.vocab)
     except (ValueError, FileNotFoundError) as error:
         print(f"build: {error}", file=sys.stderr)
         return 1

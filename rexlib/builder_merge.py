@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rexlib.builder import finalize, load_partials, summary_table
+from rexlib.builder import finalize, load_category_table, load_partials, summary_table
 from rexlib.store import read_json
 
 
@@ -47,7 +47,8 @@ def merge(out_dir: str | Path, *, log=print) -> dict:
                for split in settings["splits"]}
     reports = finalize(out_dir, records, settings["regions"],
                        max_explanation_length=settings["max_explanation_length"],
-                       keep_disagreements=settings["keep_disagreements"], source=settings["source"], log=log)
+                       drop_disagreements=settings["drop_disagreements"], categories=load_category_table(folders[0]),
+                       source=settings["source"], log=log)
     log(summary_table(reports))
     return reports
 

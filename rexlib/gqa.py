@@ -169,16 +169,23 @@ class Question:
 
 
 def _split_object_ids(argument: str) -> tuple[str, tuple[str, ...], bool]:
-    """'table (279472)' -> ('table', ('279472',), False); '_,on,s (-)' -> ('_,on,s', (), True)."""
+    """'table (279472)' -> ('table', ('279472',), False); '_,on,s (-)' -> ('_,on,s', (), True).
+
+    Whitespace may sit anywhere, as in GQA's own files: every ``select`` after the first carries a
+    trailing space (``"sweater (1946635) "``), and ids may have spaces around them (``"( 1 , 2 )"``).
+    """
+    argument = argument.strip()
     if not argument.endswith(")"):
-        return argument.strip(), (), False
-    opening = argument.rfind(" (")
-    if opening < 0:
-        opening = argument.rfind("(")
-        if opening < 0:
+        if "(" in argument or ")" in argument:
             raise ValueError(f"unbalanced parenthesis in argument {argument!r}")
-    inside = argument[opening:].strip()[1:-1].strip()
+        return argument, (), False
+    opening = argument.rfind("(")
+    if opening < 0:
+        raise ValueError(f"unbalanced parenthesis in argument {argument!r}")
+    inside = argument[opening + 1:-1].strip()
     head = argument[:opening].strip()
+    if "(" in head or ")" in head:
+        raise ValueError(f"parenthesis inside the name in argument {argument!r}")
     if inside == "-":
         return head, (), True
     ids = tuple(part.strip() for part in inside.split(",") if part.strip())

@@ -31,6 +31,7 @@ from rexlib.builder import (
     _families,
     _types,
     finalize,
+    mine_categories,
     summary_table,
 )
 from rexlib.grounding import NUM_REGIONS, GroundingError, ImageGrounding, ground
@@ -145,8 +146,11 @@ def import_release(release_dir, gqa_dir, regions_path, out_dir, *, splits=RELEAS
     if not records:
         raise FileNotFoundError(f"{release_dir}: no processed_explanation_{{split}}.json or "
                                 "converted_explanation_{split}.json files")
+    # The attribute table for the evaluation, mined from the questions' programs as a build would.
+    categories = mine_categories({split: tuple(gqa._read_object(path) for path in gqa.split_files(gqa_dir, split))
+                                  for split in records})
     reports = finalize(out_dir, records, regions_path, max_explanation_length=max_explanation_length,
-                       source=f"GQA-REX release {release_dir.resolve()}", log=log)
+                       categories=categories, source=f"GQA-REX release {release_dir.resolve()}", log=log)
     for split, report in reports.items():
         report["release"] = records[split]["release"]
         write_json(out_dir / f"build_report_{split}.json", report, indent=1)

@@ -61,8 +61,10 @@ def test_malformed_questions_are_skipped_with_reasons(built):
                                         "derived_answer": report["disagreements"][0]["derived_answer"],
                                         "families": "select,query"}]
     processed = json.loads((out / "processed_explanation_train.json").read_text())
-    assert "wrong-answer" not in processed and "t-absent" in processed
-    assert report["explanations"] == len(processed) == report["questions"] - 7
+    # GQA's answer is explained all the same (answer policy): kept, and counted as a disagreement.
+    assert "wrong-answer" in processed and "t-absent" in processed
+    assert report["explanations"] == len(processed) == report["questions"] - 6
+    assert report["answers"]["disagree"] == 1 and report["families"]["query"]["disagree"] == 1
     assert report["families"]["query"]["agreement"] < 1.0 == report["families"]["exist"]["agreement"]
     assert report["operations"]["select"] == report["executed"]
 
@@ -164,3 +166,46 @@ def test_cli_reports_missing_files(tmp_path):
                              str(tmp_path / "nope.h5"), "--out", str(tmp_path / "out")],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 1 and "nope.h5" in result.stderr
+
+
+def test_drop_disagreements_restores_dropping(built, tmp_path):
+    gqa_dir, regions, _out, _reports = built
+    out = tmp_path / "dropped"
+    report = _build(gqa_dir, regions, out, drop_disagreements=True)["train"]
+    processed = json.loads((out / "processed_explanation_train.json").read_text())
+    assert "wrong-answer" not in processed and report["disagreements_dropped"] is True
+    assert report["explanations"] == report["questions"] - 7
+
+
+def test_default_splits_and_a_split_alone(built, tmp_path):
+    """No --splits: the splits whose files exist; --splits val alone: json + report, h5 only with a vocab."""
+    gqa_dir, regions, out, _reports = built
+    said = []
+    reports = build(gqa_dir, regions, tmp_path / "all", executor=stand_in_execute, execution_error=StandInError,
+                    log=said.append)
+    assert list(reports) == ["train", "val", "testdev"] and "train, val, testdev" in said[0]
+    alone = tmp_path / "alone"
+    report = _build(gqa_dir, regions, alone, splits=["val"])["val"]
+    assert (alone / "processed_explanation_val.json").exists() and (alone / "build_report_val.json").exists()
+    assert not (alone / "val.h5").exists() and "not written" in report["encoded"] and "--vocab" in report["encoded"]
+    with_vocab = tmp_path / "with-vocab"
+    _build(gqa_dir, regions, with_vocab, splits=["val"], vocab_file=out / "vocab.json")
+    assert (with_vocab / "val.h5").exists()
+    assert (with_vocab / "val.h5").read_bytes() == (out / "val.h5").read_bytes()
+
+
+def test_cli_builds_a_split_alone_with_gqa_categories(built, tmp_path):
+    """`build --splits val --vocab FILE --attribute-categories FILE --drop-disagreements` from the CLI."""
+    gqa_dir, regions, out, _reports = built
+    mapping = tmp_path / "attr_mapping.json"
+    mapping.write_text(json.dumps({"categorized": {"material": ["wicker"]}}))
+    command = [sys.executable, "-m", "rexlib", "build", "--gqa", str(gqa_dir), "--regions", str(regions),
+               "--out", str(tmp_path / "cli"), "--splits", "val", "--vocab", str(out / "vocab.json"),
+               "--attribute-categories", str(mapping), "--drop-disagreements"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cli" / "val.h5").exists()
+    table = json.loads((tmp_path / "cli" / "attribute_categories.json").read_text())
+    assert table["wicker"] == "material"
+    report = json.loads((tmp_path / "cli" / "build_report_val.json").read_text())
+    assert report["disagreements_dropped"] is True

@@ -83,6 +83,30 @@ def test_argument_parts():
     assert (scene.target, scene.object_ids) == ("scene", ())
 
 
+@pytest.mark.parametrize("argument, target, ids, absent", [
+    ("sweater (1946635) ", "sweater", ("1946635",), False),  # GQA: every select after the first
+    ("  people ( 5 , 6 )  ", "people", ("5", "6"), False),
+    ("vehicle(7)", "vehicle", ("7",), False),
+    ("this (8)", "this", ("8",), False),
+    ("dog ( - ) ", "dog", (), True),
+    (" scene ", "scene", (), False),
+])
+def test_select_arguments_tolerate_whitespace_anywhere(argument, target, ids, absent):
+    step = parse_step({"operation": "select", "argument": argument, "dependencies": []}, 0)
+    assert (step.target, step.object_ids, step.absent) == (target, ids, absent)
+
+
+def test_relation_arguments_tolerate_whitespace_anywhere():
+    relate = parse_step({"operation": "relate", "argument": " _ , on , s ( 271882 ) ", "dependencies": [0]}, 1)
+    assert (relate.target, relate.relation, relate.side, relate.object_ids) == (None, "on", "s", ("271882",))
+    choose = parse_step({"operation": "choose rel", "dependencies": [0],
+                         "argument": "cup , to the left of | to the right of , s (78) "}, 1)
+    assert (choose.target, choose.alternatives, choose.object_ids) == ("cup", ("to the left of", "to the right of"),
+                                                                       ("78",))
+    several = parse_step({"operation": "relate", "argument": "_,near,o (3, 4,5)", "dependencies": [0]}, 1)
+    assert several.object_ids == ("3", "4", "5")
+
+
 @pytest.mark.parametrize("raw, index, reason", [
     ({"operation": "teleport", "argument": "", "dependencies": []}, 0, "unknown operation 'teleport'"),
     ({"operation": "query", "argument": "color", "dependencies": [3]}, 1, "out of range or points forward"),
@@ -92,6 +116,8 @@ def test_argument_parts():
     ({"operation": "choose color", "argument": "red", "dependencies": [0]}, 1, "needs alternatives"),
     ({"argument": "red", "dependencies": [0]}, 1, "has no 'operation'"),
     ({"operation": "select", "argument": "cup (a-b)", "dependencies": []}, 0, "are not ids"),
+    ({"operation": "select", "argument": "cup (12", "dependencies": []}, 0, "unbalanced parenthesis"),
+    ({"operation": "select", "argument": "cup (1) (2)", "dependencies": []}, 0, "parenthesis inside the name"),
 ])
 def test_malformed_steps_name_question_step_and_reason(raw, index, reason):
     with pytest.raises(GQAError) as caught:

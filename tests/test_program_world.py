@@ -1,11 +1,13 @@
 """rexlib.program over the embedded world: every answer re-derived, every family, every split."""
 
+import json
 import re
 
 import pytest
 
 from rexlib.gqa import load_questions, load_scene_graphs, split_files
 from rexlib.program import agreement_by_family, compare_answer, execute
+from rexlib.program.attributes import CategoryTable
 
 pytest.importorskip("rexlib.world.build")
 
@@ -19,8 +21,17 @@ def world(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def categories(world):
+    """Value -> category mined from the world's own programs, over every split (as the builder does)."""
+    records = []
+    for split in ("train", "val", "testdev"):
+        records.extend(json.loads(split_files(world, split)[0].read_text(encoding="utf-8")).values())
+    return CategoryTable.mine(records)
+
+
 @pytest.mark.parametrize("split", ["train", "val", "testdev"])
-def test_the_executor_agrees_with_every_world_answer(world, split):
+def test_the_executor_agrees_with_every_world_answer(world, categories, split):
     question_file, scene_file = split_files(world, split)
     scenes = load_scene_graphs(scene_file)
     questions, rejects = load_questions(question_file, scenes)
@@ -28,8 +39,9 @@ def test_the_executor_agrees_with_every_world_answer(world, split):
     results = []
     for question in questions.values():
         scene = scenes[question.image_id]
-        execution = execute(question, scene)
-        assert execute(question, scene) == execution  # deterministic
+        execution = execute(question, scene, categories)
+        assert execute(question, scene, categories) == execution  # deterministic
+        assert execution.decided_by == "scene graph" and execution.derived_answer == question.answer
         for object_id in re.findall(r"\(obj:([^)]+)\)", execution.explanation):
             assert object_id in scene.objects
         results.append(compare_answer(question, execution))
@@ -46,5 +58,5 @@ def test_agreement_report_counts_each_family():
                AnswerComparison("b", ("select", "verify"), "yes", "no", False),
                AnswerComparison("c", ("select",), None, "no", False)]
     table = agreement_by_family(results)
-    assert table["all"] == {"questions": 2, "agree": 1, "disagreements": ["b"], "rate": 0.5}
+    assert table["all"] == {"questions": 2, "agree": 1, "undecided": 0, "disagreements": ["b"], "rate": 0.5}
     assert table["query"]["rate"] == 1.0 and table["verify"]["disagreements"] == ["b"]

@@ -92,7 +92,7 @@ class Reader:
 
 
 def parse_ids(argument: str) -> tuple[str, list[str]]:
-    match = re.fullmatch(r"(.*) \((-|\d+(?:,\d+)*)\)", argument)
+    match = re.fullmatch(r"(.*) \((-|\d+(?:,\d+)*)\) ?", argument)  # GQA: a space after later selects
     assert match, f"argument {argument!r} is not in GQA's 'x (ids)' form"
     return match[1], ([] if match[2] == "-" else match[2].split(","))
 
@@ -134,7 +134,8 @@ def derive(question: dict, reader: Reader) -> str:
             if head == "verify":
                 value = bool(holding)
             else:
-                (value,) = holding
+                (relation,) = holding  # GQA answers with the bare word: "to the left of" -> "left"
+                value = {"to the left of": "left", "to the right of": "right"}.get(relation, relation)
         elif head == "verify":
             (object_id,) = inputs[0]
             value = reader.category_value(object_id, category) == argument
@@ -216,3 +217,18 @@ def test_questions_load_with_rexlib_gqa_in_strict_mode(world):
         assert rejects == []
         loaded += len(records)
     assert loaded == len(questions)
+
+
+def test_the_world_writes_gqa_format_quirks(world):
+    """GQA's own forms: a trailing space on every select but the first; choose rel answers the bare word."""
+    _out, questions, _scenes = world
+    later_selects = chosen_relations = 0
+    for question in questions.values():
+        selects = [step["argument"] for step in question["semantic"] if step["operation"] == "select"]
+        assert not selects[0].endswith(" ")
+        assert all(argument.endswith(") ") for argument in selects[1:])
+        later_selects += len(selects) - 1
+        if question["semantic"][-1]["operation"] == "choose rel":
+            assert not question["answer"].startswith("to the ")
+            chosen_relations += question["answer"] in ("left", "right")
+    assert later_selects > 0 and chosen_relations > 0

@@ -1,8 +1,11 @@
 """The functional program executor: GQA programs over scene graphs -> GQA-REX explanations.
 
-``execute(question, scene)`` walks the program step by step (one handler per operation family,
-``handlers.HANDLERS``), passing structured values (``values.py``), then realises the explanation
-(``realise.py``, rules in ``postprocess.py``) and re-derives the answer.
+``execute(question, scene, categories)`` walks the program step by step (one handler per operation
+family, ``handlers.HANDLERS``), passing structured values (``values.py``), then realises the
+explanation (``realise.py``, rules in ``postprocess.py``). It derives the answer from the scene graph
+and, where the scene graph cannot decide or decides otherwise, explains GQA's answer instead
+(``handlers.EXPLAINERS``; the answer policy in docs/contracts.md). ``categories`` is the
+value -> category table mined from the data (``attributes.CategoryTable``).
 """
 
 from rexlib.program.executor import (
@@ -22,6 +25,7 @@ from rexlib.program.values import (
     ObjectSet,
     Relation,
     TruthValue,
+    Undecided,
 )
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "ObjectSet",
     "Relation",
     "TruthValue",
+    "Undecided",
     "agreement_by_family",
     "compare_answer",
     "describe_steps",

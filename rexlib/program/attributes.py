@@ -1,54 +1,161 @@
 """What the executor knows about attribute values: categories, positions, places, comparatives.
 
 Scene graphs store attributes as bare values (``["white", "wood"]``), so ``query color`` must know
-which of an object's values is a colour. :data:`CATEGORY_VALUES` is the project's own table of GQA's
-common values per category (written for this project, covering the embedded world's values);
+which of an object's values is a colour. That knowledge comes from the data, never from a hand list:
+:class:`CategoryTable` is mined from the questions' own programs (``filter color: white``, ``verify
+material: wooden``, ``choose color: red|blue``, ``query color`` + its answer), over every split a build
+is given, and may be merged with a GQA mapping file (``{"categorized": {category: [values]}}``).
 ``verify``/``filter``/``choose`` need no table, they only look for the value itself.
 Positions and comparatives follow docs/contracts.md ("Conventions").
 """
 
 from __future__ import annotations
 
-from rexlib.gqa import SceneGraph, SceneObject
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
-CATEGORY_VALUES: dict[str, frozenset[str]] = {
-    category: frozenset(values.split(","))
-    for category, values in {
-        "color": "white,black,red,blue,green,yellow,brown,gray,grey,pink,purple,orange,tan,beige,silver,gold,"
-                 "light blue,dark blue,navy,maroon,teal,khaki,cream colored,light brown,dark brown,blond,"
-                 "dark,light colored,dark colored,black and white,brunette,ivory,bronze",
-        "material": "wood,wooden,metal,plastic,glass,ceramic,leather,brick,concrete,stone,porcelain,steel,"
-                    "stainless steel,iron,marble,cloth,paper,rubber,wicker,granite,aluminum,cardboard",
-        "size": "tiny,small,little,large,big,huge,giant",
-        "shape": "round,square,rectangular,triangular,oval,octagonal,circular",
-        "pattern": "striped,dotted,checkered,plaid,floral,spotted",
-        "pose": "standing,sitting,walking,lying,running,jumping,bending,squatting,kneeling",
-        "activity": "playing,reading,talking,drinking,waiting,resting,eating,sleeping,posing,cooking",
-        "age": "young,old,little,adult,elderly",
-        "gender": "male,female",
-        "cleanliness": "clean,dirty,messy,dusty",
-        "flavor": "chocolate,vanilla,strawberry",
-        "height": "tall,short",
-        "length": "long,short",
-        "width": "wide,narrow",
-        "thickness": "thick,thin",
-        "fatness": "fat,skinny,thin",
-        "weight": "heavy,light",
-        "hardness": "hard,soft",
-        "texture": "smooth,rough",
-        "state": "open,closed,empty,full,on,off",
-        "realism": "real,fake",
-        "opaqness": "opaque,transparent,translucent",
-        "brightness": "bright,dark",
-        "depth": "deep,shallow",
-        "tone": "light,dark",
-        "race": "asian,caucasian",
-        "company": "alone,together",
-        "face expression": "smiling,happy,sad,angry,serious,surprised",
-        "sportActivity": "skiing,surfing,skateboarding,snowboarding,swimming,batting,pitching",
-        "weather": "sunny,cloudy,clear,overcast,rainy,snowy,foggy,stormy",
-    }.items()
-}
+from rexlib.gqa import COMPARATIVES, OPERATIONS, SceneGraph, SceneObject
+
+# Categories of operations whose values are not attributes an object carries.
+_NOT_ATTRIBUTE_CATEGORIES = frozenset({"rel", "name", "hposition", "vposition", *COMPARATIVES})
+# Operations whose arguments state no attribute value (mining skips them at once).
+_SILENT_OPERATIONS = frozenset(
+    name for name, spec in OPERATIONS.items()
+    if spec.family not in ("filter", "verify", "choose") or spec.category in _NOT_ATTRIBUTE_CATEGORIES
+    or spec.category is None)
+
+
+class CategoryTable:
+    """Attribute value -> the categories it was seen in, most often first (ties alphabetical).
+
+    Build it with :meth:`mine` (questions' programs), :meth:`from_mapping` (a GQA mapping file) and
+    :meth:`merged`; :meth:`values` reads an object's values in one category.
+    """
+
+    __slots__ = ("_categories", "counts")
+
+    def __init__(self, counts: Mapping[str, Mapping[str, int]] | None = None):
+        self.counts: dict[str, Counter] = {value: Counter(by_category) for value, by_category in (counts or {}).items()}
+        self._categories: dict[str, tuple[str, ...]] = {
+            value: tuple(sorted(by_category, key=lambda c, b=by_category: (-b[c], c)))
+            for value, by_category in self.counts.items()
+        }
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def __contains__(self, value: str) -> bool:
+        return value in self._categories
+
+    def known(self) -> frozenset[str]:
+        return frozenset(self._categories)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CategoryTable) and self.counts == other.counts
+
+    def categories_of(self, value: str) -> tuple[str, ...]:
+        return self._categories.get(value, ())
+
+    def values(self, obj: SceneObject, category: str) -> tuple[str, ...]:
+        """The object's values seen in ``category``: those mostly seen there first, then scene-graph order."""
+        categories = self._categories
+        found = [value for value in obj.attributes if category in categories.get(value, ())]
+        if len(found) > 1:
+            found.sort(key=lambda value: categories[value][0] != category)
+        return tuple(found)
+
+    def primary(self) -> dict[str, str]:
+        """Value -> its most frequent category, sorted by value (the evaluation's attribute table)."""
+        return {value: categories[0] for value, categories in sorted(self._categories.items())}
+
+    def to_json(self) -> dict:
+        return {value: dict(sorted(counts.items())) for value, counts in sorted(self.counts.items())}
+
+    @classmethod
+    def mine(cls, questions: Iterable[Mapping]) -> CategoryTable:
+        """Count, over raw GQA question records, which category each attribute value is used in.
+
+        One pass over every step of every program, so it is kept lean: the (value, category) pairs of
+        a step are cached by its (operation, argument), which GQA repeats across questions.
+        """
+        pairs: dict[tuple[str, str], int] = {}
+        by_step: dict[tuple, tuple] = {}
+        silent = _SILENT_OPERATIONS
+        for record in questions:
+            try:
+                semantic = record["semantic"]
+                for step in semantic:
+                    operation = step["operation"]
+                    if operation in silent:
+                        continue
+                    key = (operation, step["argument"])
+                    used = by_step.get(key)
+                    if used is None:
+                        used = by_step[key] = _used_values(*key) if all(type(part) is str for part in key) else ()
+                    for pair in used:
+                        pairs[pair] = pairs.get(pair, 0) + 1
+                last = semantic[-1]
+                if last["operation"] != "query":
+                    continue
+                category, answer = last["argument"], record.get("answer")
+            except (KeyError, TypeError, IndexError, AttributeError):  # a malformed record states nothing
+                continue
+            # The answer of a final query is a value of its category.
+            if type(category) is str and type(answer) is str:
+                category, answer = category.strip(), answer.strip()
+                if category and answer and category not in _NOT_ATTRIBUTE_CATEGORIES:
+                    pairs[(answer, category)] = pairs.get((answer, category), 0) + 1
+        counts: dict[str, dict[str, int]] = {}
+        for (value, category), count in pairs.items():
+            counts.setdefault(value, {})[category] = count
+        return cls(counts)
+
+    @classmethod
+    def from_mapping(cls, path: str | os.PathLike) -> CategoryTable:
+        """GQA's own mapping form ``{"categorized": {category: [values]}}``, ``{category: [values]}``
+        or a flat ``{value: category}``; a malformed file raises ValueError naming it."""
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: cannot read attribute categories ({error})") from None
+        if isinstance(data, dict) and isinstance(data.get("categorized"), dict):
+            data = data["categorized"]
+        counts: dict[str, Counter] = {}
+        if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+            for category, values in data.items():
+                for value in values:
+                    if isinstance(value, str):
+                        counts.setdefault(value.strip(), Counter())[category] += 1
+        elif isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
+            for value, category in data.items():
+                counts.setdefault(value.strip(), Counter())[category] += 1
+        else:
+            raise ValueError(f"{path}: expected {{'categorized': {{category: [values]}}}}, "
+                             "{category: [values]} or {value: category}")
+        return cls(counts)
+
+    def merged(self, other: CategoryTable) -> CategoryTable:
+        counts = {value: Counter(by_category) for value, by_category in self.counts.items()}
+        for value, by_category in other.counts.items():
+            counts.setdefault(value, Counter()).update(by_category)
+        return CategoryTable(counts)
+
+
+def _used_values(operation: str, argument: str) -> tuple[tuple[str, str], ...]:
+    """The (value, category) pairs a filter/verify/choose step states: ``filter color: white`` -> white/color."""
+    family, _, category = operation.partition(" ")
+    if not category or category in _NOT_ATTRIBUTE_CATEGORIES or family not in ("filter", "verify", "choose"):
+        return ()
+    if family == "choose":
+        return tuple((part.strip(), category) for part in argument.split("|") if part.strip())
+    value = argument.strip()
+    if value.startswith("not(") and value.endswith(")"):
+        value = value[4:-1].strip()
+    return ((value, category),) if value else ()
+
 
 POSITION_CATEGORIES = frozenset({"hposition", "vposition"})
 # Categories that, asked of ``select: scene``, read the scene graph's own fields.
@@ -57,14 +164,6 @@ SCENE_CATEGORIES = frozenset({"location", "place", "room", "weather"})
 INDOOR_PLACES = frozenset(
     ["kitchen", "living room", "bedroom", "bathroom", "office", "restaurant", "store", "shop", "classroom", "hotel room", "lobby", "hallway", "dining room", "museum", "supermarket", "library", "garage", "church"]
 )
-
-
-def values_in_category(obj: SceneObject, category: str) -> tuple[str, ...]:
-    """The object's attribute values that belong to ``category`` (in the scene graph's order)."""
-    known = CATEGORY_VALUES.get(category)
-    if known is None:
-        return ()
-    return tuple(value for value in obj.attributes if value in known)
 
 
 def horizontal_position(obj: SceneObject, width: int) -> str:
@@ -150,23 +249,3 @@ def comparative_key(obj: SceneObject, comparative: str) -> tuple[float | None, s
     if scale == "height":
         return float(obj.h), None
     return -(obj.y + obj.h / 2), None
-
-
-# Categories an attribute value is filed under first when CATEGORY_VALUES lists it in several ("dark":
-# color, brightness, tone; "little": size, age): the ones GQA asks about most, then the rest in the
-# table's own (fixed) order. So "dark" -> color, "little" -> size, "short" -> height.
-PREFERRED_CATEGORIES = ("color", "material", "size", "shape")
-
-
-def attribute_categories() -> dict[str, str]:
-    """Attribute value -> its one category, sorted by value (the evaluation's attribute recall table).
-
-    Derived from :data:`CATEGORY_VALUES`, so it names exactly the categories the executor reads;
-    a value in several categories gets the first in :data:`PREFERRED_CATEGORIES` + table order.
-    """
-    order = PREFERRED_CATEGORIES + tuple(c for c in CATEGORY_VALUES if c not in PREFERRED_CATEGORIES)
-    table: dict[str, str] = {}
-    for category in order:
-        for value in CATEGORY_VALUES[category]:
-            table.setdefault(value, category)
-    return dict(sorted(table.items()))

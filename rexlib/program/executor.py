@@ -1,9 +1,15 @@
 """Execute a question's program over its scene graph: walk the steps, then realise the explanation.
 
-``execute(question, scene)`` feeds each step the values of its dependencies, through the handler of
-its operation family, and realises the explanation from the final value's statements. It also
-re-derives the answer; :func:`compare_answer` and :func:`agreement_by_family` report where that
-answer differs from GQA's (a disagreement is reported, never "fixed").
+``execute(question, scene, categories)`` feeds each step the values of its dependencies, through the
+handler of its operation family, and realises the explanation from the final value's statements.
+
+Answer policy (docs/contracts.md): dataset creation explains GQA's answer. The program's answer is
+first derived from the scene graph alone (``Execution.derived_answer``); where the scene graph cannot
+decide a step (:class:`Undecided`) or decides otherwise, GQA's answer decides it
+(``Execution.decided_by == "answer"``) and the explanation states the facts that answer rests on.
+:func:`compare_answer` and :func:`agreement_by_family` count, per family, where the two differ.
+Without an answer (``question.answer is None`` or ``follow_answer=False``) the executor only derives,
+and an undecidable step stops execution with its reason.
 """
 
 from __future__ import annotations
@@ -13,9 +19,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rexlib.gqa import OPERATIONS, Question, SceneGraph, Step
-from rexlib.program.handlers import HANDLERS
+from rexlib.program.attributes import CategoryTable
+from rexlib.program.handlers import EXPLAINERS, HANDLERS, Context, normalised
 from rexlib.program.realise import realise
-from rexlib.program.values import AttributeValue, Choice, ExecutionError, ObjectSet, TruthValue, Value
+from rexlib.program.values import (
+    AttributeValue,
+    Choice,
+    ExecutionError,
+    ObjectSet,
+    TruthValue,
+    Undecided,
+    Value,
+)
+
+DECIDED_BY_SCENE_GRAPH, DECIDED_BY_ANSWER = "scene graph", "answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,20 +40,49 @@ class Execution:
     """The result of executing one question's program (docs/contracts.md, "Program execution")."""
 
     explanation: str  # raw GQA-REX form: words, "(obj:ID)", "(obj*:name)", "(x,y)"
-    answer: str  # the answer the program derives, in GQA's answer vocabulary
+    answer: str  # the answer the explanation explains: GQA's where it decided, else the derived one
     object_ids: tuple[str, ...]  # objects the explanation refers to, in order
-    steps: tuple[Value, ...]  # the structured value of each step
+    steps: tuple[Value, ...]  # the structured value of each step (the final one explains `answer`)
     program: tuple[Step, ...] = ()  # the steps themselves, so describe_steps needs nothing else
+    derived_answer: str | None = None  # what the scene graph alone gives; None where it cannot decide
+    decided_by: str = DECIDED_BY_SCENE_GRAPH  # or DECIDED_BY_ANSWER: GQA's answer decided a step
 
 
-def execute(question: Question, scene: SceneGraph) -> Execution:
-    """Run ``question.program`` over ``scene``; raises :class:`ExecutionError` with a named reason."""
+def _own_categories(question: Question) -> CategoryTable:
+    """With no table given, the categories this question's own program and answer state."""
+    semantic = [{"operation": step.operation, "argument": step.argument} for step in question.program]
+    return CategoryTable.mine([{"semantic": semantic, "answer": question.answer}])
+
+
+_CONTEXTS: dict[tuple[int, bool], tuple[CategoryTable, Context]] = {}  # one per table and mode
+
+
+def _context(categories: CategoryTable, lenient: bool) -> Context:
+    key = (id(categories), lenient)
+    cached = _CONTEXTS.get(key)
+    if cached is None or cached[0] is not categories:  # (an id may be reused by a later table)
+        if len(_CONTEXTS) > 64:
+            _CONTEXTS.clear()
+        cached = _CONTEXTS[key] = (categories, Context(categories, lenient))
+    return cached[1]
+
+
+def execute(question: Question, scene: SceneGraph, categories: CategoryTable | None = None, *,
+            follow_answer: bool = True) -> Execution:
+    """Run ``question.program`` over ``scene``; raises :class:`ExecutionError` with a named reason.
+
+    ``categories``: attribute value -> category, mined from the data (the builder mines every split it
+    is given); without it, the question's own program and answer are the data.
+    """
     program = question.program
     if not program:
         raise ExecutionError("the program has no steps")
     if not scene.objects and any(step.family == "select" and step.target != "scene" for step in program):
         raise ExecutionError(f"scene graph {scene.image_id} has no objects")
-    values: list[Value] = []
+    answer = question.answer if follow_answer and isinstance(question.answer, str) and question.answer.strip() else None
+    context = _context(categories if categories is not None else _own_categories(question), answer is not None)
+    values: list[Value | Undecided] = []
+    undecided_seen = False
     for position, step in enumerate(program):
         handler = HANDLERS.get(step.family)
         if handler is None or step.operation not in OPERATIONS:
@@ -44,15 +90,88 @@ def execute(question: Question, scene: SceneGraph) -> Execution:
         for dependency in step.dependencies:
             if not 0 <= dependency < position:
                 raise ExecutionError(f"dependency {dependency} is not an earlier step", position, step.operation)
+        inputs = [values[d] for d in step.dependencies]
+        if undecided_seen:  # a step over an undecided one is undecided for the same reason
+            undecided = next((value for value in inputs if isinstance(value, Undecided)), None)
+            if undecided is not None:
+                values.append(undecided)
+                continue
         try:
-            values.append(handler(scene, step, [values[d] for d in step.dependencies]))
+            values.append(handler(scene, step, inputs, context))
+        except Undecided as error:
+            if answer is None:
+                raise Undecided(error.reason, position, step.operation) from None
+            values.append(Undecided(error.reason, position, step.operation))
+            undecided_seen = True
         except ExecutionError as error:
             raise ExecutionError(error.reason, position, step.operation) from None
     final = values[-1]
     if isinstance(final, ObjectSet):
         raise ExecutionError("the program ends with objects, not an answer", len(program) - 1, program[-1].operation)
+    derived = None if isinstance(final, Undecided) else final.answer
+    decided_by = DECIDED_BY_SCENE_GRAPH
+    if answer is not None and (derived is None or (
+            derived != answer and normalised(derived) != normalised(answer))):
+        final = _Explaining(scene, program, values, context).explain(len(program) - 1, answer)
+        values[-1] = final
+        decided_by = DECIDED_BY_ANSWER
     explanation, object_ids = realise(final.statements, scene)
-    return Execution(explanation, final.answer, object_ids, tuple(values), program)
+    return Execution(explanation, final.answer, object_ids, tuple(values), program, derived, decided_by)
+
+
+class _Explaining:
+    """Values that explain a given answer, step by step back through ``and``/``or``."""
+
+    def __init__(self, scene: SceneGraph, program: tuple[Step, ...], values: list, context: Context):
+        self.scene, self.program, self.values, self.context = scene, program, values, context
+
+    def _natural(self, position: int) -> TruthValue | None:
+        value = self.values[position]
+        return value if isinstance(value, TruthValue) else None
+
+    def _truth(self, position: int, wanted: str) -> TruthValue:
+        """The step's own yes/no when it already says ``wanted``, else one explaining ``wanted``."""
+        natural = self._natural(position)
+        if natural is not None and natural.answer == wanted:
+            return natural
+        value = self.explain(position, wanted)
+        if not isinstance(value, TruthValue):
+            step = self.program[position]
+            raise ExecutionError(f"{step.operation!r} gives no yes/no value", position, step.operation)
+        return value
+
+    def _pick(self, first: int, second: int, wanted_natural: bool, default: int) -> int | TruthValue:
+        for position in (first, second):
+            natural = self._natural(position)
+            if natural is not None and natural.holds == wanted_natural:
+                return natural
+        undecided = [p for p in (first, second) if self._natural(p) is None]
+        return undecided[0] if undecided else default
+
+    def explain(self, position: int, answer: str) -> Value:
+        step = self.program[position]
+        yes = normalised(answer) == "yes"
+        if step.family in ("and", "or"):
+            first, second = step.dependencies
+            both = (step.family == "and") == yes  # and-yes / or-no: both sides must say it
+            if both:
+                statements = self._truth(first, answer).statements + self._truth(second, answer).statements
+                return TruthValue(yes, statements)
+            chosen = self._pick(first, second, yes, second if step.family == "and" else first)
+            if isinstance(chosen, TruthValue):
+                return TruthValue(yes, chosen.statements)
+            return TruthValue(yes, self._truth(chosen, answer).statements)
+        explainer = EXPLAINERS.get(step.family)
+        if explainer is None:
+            raise ExecutionError(f"{step.operation!r} cannot answer {answer!r}", position, step.operation)
+        inputs = [self.values[d] for d in step.dependencies]
+        for value in inputs:
+            if isinstance(value, Undecided):
+                raise ExecutionError(value.reason, value.step, value.operation)
+        try:
+            return explainer(self.scene, step, inputs, self.context, answer)
+        except ExecutionError as error:
+            raise ExecutionError(error.reason, position, step.operation) from None
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -65,28 +184,25 @@ class AnswerComparison:
     question_id: str
     families: tuple[str, ...]  # the distinct operation families of the program, in program order
     expected: str | None
-    derived: str
+    derived: str | None  # None: the scene graph could not decide (GQA's answer did)
     agrees: bool
-
-
-def _normalise(answer: str | None) -> str | None:
-    return None if answer is None else " ".join(answer.lower().split())
 
 
 def compare_answer(question: Question, execution: Execution) -> AnswerComparison:
     families = tuple(dict.fromkeys(step.family for step in question.program))
-    expected = question.answer
-    return AnswerComparison(question.question_id, families, expected, execution.answer,
-                            _normalise(expected) == _normalise(execution.answer))
+    expected, derived = question.answer, execution.derived_answer
+    return AnswerComparison(question.question_id, families, expected, derived,
+                            derived is not None and normalised(expected) == normalised(derived))
 
 
 def agreement_by_family(results: Iterable[AnswerComparison], examples: int = 10) -> dict[str, dict]:
     """Answer agreement per operation family (a question counts once for every family it uses).
 
-    Returns ``{family: {"questions", "agree", "rate", "disagreements": [question ids, at most
-    ``examples``]}}`` plus an ``"all"`` entry; questions without a GQA answer are not counted.
+    Returns ``{family: {"questions", "agree", "undecided", "rate", "disagreements": [question ids, at
+    most ``examples``]}}`` plus an ``"all"`` entry; ``undecided`` counts questions the scene graph
+    could not decide (GQA's answer did); questions without a GQA answer are not counted.
     """
-    table: dict[str, dict] = defaultdict(lambda: {"questions": 0, "agree": 0, "disagreements": []})
+    table: dict[str, dict] = defaultdict(lambda: {"questions": 0, "agree": 0, "undecided": 0, "disagreements": []})
     for result in results:
         if result.expected is None:
             continue
@@ -95,6 +211,8 @@ def agreement_by_family(results: Iterable[AnswerComparison], examples: int = 10)
             row["questions"] += 1
             if result.agrees:
                 row["agree"] += 1
+            elif result.derived is None:
+                row["undecided"] += 1
             elif len(row["disagreements"]) < examples:
                 row["disagreements"].append(result.question_id)
     for row in table.values():
@@ -107,6 +225,8 @@ def agreement_by_family(results: Iterable[AnswerComparison], examples: int = 10)
 
 def describe_value(value: Value, scene: SceneGraph | None = None) -> str:
     """A short readable form of a step's value: ``objects {7: table}``, ``yes``, ``color = white``."""
+    if isinstance(value, Undecided):
+        return f"undecided: {value.reason}"
     if isinstance(value, ObjectSet):
         if value.scene:
             return "the whole scene"

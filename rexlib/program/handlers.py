@@ -1,9 +1,12 @@
-"""One handler per operation family, in a registry: ``handler(scene, step, inputs) -> Value``.
+"""One handler per operation family, in a registry: ``handler(scene, step, inputs, context) -> Value``.
 
 Every one of GQA's 136 operation names resolves to a handler through its family
 (``HANDLERS[OPERATIONS[name].family]``). Each handler checks its arity first, then the types of its
 inputs, and stops execution early with :class:`ExecutionError` naming the reason when an input is
-invalid. Handlers return structured values (``values.py``), never text.
+invalid, or with :class:`Undecided` when the scene graph cannot decide the step. Handlers return
+structured values (``values.py``), never text. ``EXPLAINERS`` hold, per answer-bearing family, the
+value that explains a given answer (GQA's), used where the scene graph cannot decide or decides
+otherwise (docs/contracts.md, "Answer policy").
 
 Relations follow docs/contracts.md: side ``s`` means the step's target is the subject
 (target --relation--> dependency), side ``o`` that it is the object (dependency --relation--> target).
@@ -12,15 +15,16 @@ Relations follow docs/contracts.md: side ``s`` means the step's target is the su
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from rexlib.gqa import OPERATIONS, SceneGraph, SceneObject, Step
 from rexlib.program.attributes import (
     COMPARATIVE_SCALES,
     POSITION_CATEGORIES,
+    CategoryTable,
     comparative_key,
     position,
     scene_value,
-    values_in_category,
 )
 from rexlib.program.postprocess import singular
 from rexlib.program.values import (
@@ -33,11 +37,27 @@ from rexlib.program.values import (
     ObjectSet,
     Relation,
     RelationHolds,
+    SameValue,
     TruthValue,
+    Undecided,
     Value,
 )
 
-Handler = Callable[[SceneGraph, Step, Sequence[Value]], Value]
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every handler may consult besides the scene graph.
+
+    ``categories``: attribute value -> category, mined from the data (``attributes.CategoryTable``).
+    ``lenient``: GQA's answer is at hand, so the program's own ids stand where the scene graph is
+    silent (a relation it stores only one way, a filter value it does not record).
+    """
+
+    categories: CategoryTable
+    lenient: bool = False
+
+
+Handler = Callable[[SceneGraph, Step, Sequence[Value], Context], Value]
 
 # Relations whose reverse direction a scene graph may store instead ("A left of B" kept only as
 # "B right of A"); a relation holds if either direction is stored.
@@ -81,12 +101,17 @@ def scene_object(scene: SceneGraph, object_id: str) -> SceneObject:
     return obj
 
 
-def first_object(step: Step, objects: ObjectSet) -> str:
-    """The object a single-object operation (query, verify, choose) is about: the set's first."""
-    if not objects.ids:
-        noun = objects.noun or "object"
-        raise ExecutionError(f"{step.operation!r} is asked of a {noun} the scene does not have")
-    return objects.ids[0]
+def first_object(step: Step, objects: ObjectSet, context: Context | None = None) -> str:
+    """The object a single-object operation (query, verify, choose) is about: the set's first.
+
+    Leniently, an object the program named but the scene graph did not confirm will do.
+    """
+    if objects.ids:
+        return objects.ids[0]
+    if context is not None and context.lenient and objects.unconfirmed:
+        return objects.unconfirmed[0]
+    noun = objects.noun or "object"
+    raise Undecided(f"{step.operation!r} is asked of a {noun} the scene does not have")
 
 
 # --- reading the scene graph ----------------------------------------------------------------------
@@ -111,27 +136,38 @@ def has_value(scene: SceneGraph, obj: SceneObject, category: str | None, value: 
     return category is None and obj.name == value  # a plain "filter: pizza" names the object
 
 
-def value_of(scene: SceneGraph, obj: SceneObject, category: str) -> str | None:
-    """The object's value in a category; with several, the first the scene graph lists."""
+def value_of(scene: SceneGraph, obj: SceneObject, category: str, context: Context) -> str | None:
+    """The object's value in a category; with several, the one mostly seen in it, then the first listed."""
     if category == "name":
         return obj.name
     if category in POSITION_CATEGORIES:
         return position(obj, scene, category)
-    values = values_in_category(obj, category)
+    values = context.categories.values(obj, category)
     return values[0] if values else None
 
 
 def _scene_value(scene: SceneGraph, category: str | None) -> str:
     value = scene_value(scene, category or "")
     if value is None:
-        raise ExecutionError(f"scene graph {scene.image_id} records no {category}")
+        raise Undecided(f"scene graph {scene.image_id} records no {category}")
     return value
+
+
+def answer_word(relation: str) -> str:
+    """GQA answers ``choose rel`` with the bare word: ``to the left of`` -> ``left``; others stay."""
+    if relation.startswith("to the ") and relation.endswith(" of"):
+        return relation[len("to the "):-len(" of")]
+    return relation
+
+
+def normalised(answer: str | None) -> str:
+    return " ".join(str(answer).lower().split()) if answer is not None else ""
 
 
 # --- select, relate, filter -----------------------------------------------------------------------
 
 
-def select(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> ObjectSet:
+def select(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> ObjectSet:
     check_arity(step, inputs, (0,))
     if step.target == "scene":
         return ObjectSet((), "scene", scene=True)
@@ -153,12 +189,20 @@ def _related(scene: SceneGraph, target_id: str, relation: str, anchor_id: str, t
     return relation_holds(scene, anchor_id, relation, target_id)
 
 
-def relate(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> ObjectSet:
+def relate(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> ObjectSet:
     check_arity(step, inputs, (1,))
     anchor = objects_input(step, inputs[0])
     relation, target_is_subject = step.relation, step.side == "s"
     noun = singular(step.target) if step.target else None
+    if not anchor.ids and anchor.unconfirmed and context.lenient:
+        anchor = ObjectSet(anchor.unconfirmed, anchor.noun, anchor.filters, anchor.relation)
     reached = Relation(relation, anchor, target_is_subject)
+    if step.object_ids and context.lenient:
+        # GQA's program names the target: it stands even where the scene graph stores the relation
+        # only the other way, or not at all.
+        for target_id in step.object_ids:
+            scene_object(scene, target_id)
+        return ObjectSet(tuple(dict.fromkeys(step.object_ids)), noun, relation=reached)
     if step.object_ids:
         # The argument names the target; the scene graph must confirm the relation.
         for target_id in step.object_ids:
@@ -180,35 +224,37 @@ def relate(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> ObjectSet:
     return ObjectSet(found, noun, relation=reached)
 
 
-def filter_objects(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> ObjectSet:
+def filter_objects(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> ObjectSet:
     check_arity(step, inputs, (1,))
     objects = objects_input(step, inputs[0])
     category, value, negated = step.category, step.value, step.negated
     kept = tuple(i for i in objects.ids if has_value(scene, scene.objects[i], category, value) != negated)
-    return ObjectSet(kept, objects.noun, objects.filters + ((category, value, negated),), objects.relation)
+    # The objects this filter found without the value stay at hand, unconfirmed (see first_object).
+    unconfirmed = () if kept else objects.ids + objects.unconfirmed
+    return ObjectSet(kept, objects.noun, objects.filters + ((category, value, negated),), objects.relation,
+                     unconfirmed=unconfirmed)
 
 
 # --- query, verify, choose, exist -----------------------------------------------------------------
 
 
-def query(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> AttributeValue:
+def query(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> AttributeValue:
     check_arity(step, inputs, (1,))
     objects = objects_input(step, inputs[0], allow_scene=True)
     category = step.value
     if objects.scene:
         return AttributeValue(objects, None, category, _scene_value(scene, category))
-    object_id = first_object(step, objects)
-    value = value_of(scene, scene.objects[object_id], category)
+    object_id = first_object(step, objects, context)
+    value = value_of(scene, scene.objects[object_id], category, context)
     if value is None:
-        raise ExecutionError(f"object {object_id} has no {category} attribute")
+        raise Undecided(f"object {object_id} has no {category} attribute")
     return AttributeValue(objects, object_id, category, value)
 
 
-def _verify_relation(scene: SceneGraph, step: Step, objects: ObjectSet) -> TruthValue:
+def _verify_relation(scene: SceneGraph, step: Step, objects: ObjectSet, context: Context) -> TruthValue:
     """``verify rel: "table,on,o (id)"``: does the dependency relate to the named other object?"""
     relation, other_is_subject = step.relation, step.side == "s"
-    if not objects.ids:
-        raise ExecutionError(f"{step.operation!r} is asked of a {objects.noun or 'object'} the scene does not have")
+    objects = _with_unconfirmed(step, objects, context)
     noun = singular(step.target) if step.target else None
     if step.object_ids:
         others = step.object_ids
@@ -231,16 +277,24 @@ def _relation_statement(object_id: str, other: str | None, other_noun: str | Non
     return RelationHolds(object_id, None, relation, other, other_noun, holds)
 
 
-def verify(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> TruthValue:
+def _with_unconfirmed(step: Step, objects: ObjectSet, context: Context) -> ObjectSet:
+    """The set itself, or (leniently) its unconfirmed objects when the scene graph confirmed none."""
+    first_object(step, objects, context)
+    if objects.ids:
+        return objects
+    return ObjectSet(objects.unconfirmed, objects.noun, objects.filters, objects.relation)
+
+
+def verify(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> TruthValue:
     check_arity(step, inputs, (1,))
     objects = objects_input(step, inputs[0], allow_scene=True)
     if step.category == "rel":
-        return _verify_relation(scene, step, objects)
+        return _verify_relation(scene, step, objects, context)
     category, value = step.category, step.value
     if objects.scene:
         actual = _scene_value(scene, category)
         return TruthValue(actual == value, (HasValue(objects, None, category, actual, True),))
-    first_object(step, objects)
+    objects = _with_unconfirmed(step, objects, context)
     for object_id in objects.ids:
         if has_value(scene, scene.objects[object_id], category, value):
             return TruthValue(True, (HasValue(objects, object_id, category, value, True),))
@@ -251,29 +305,36 @@ def verify(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> TruthValue
     return TruthValue(False, (HasValue(objects, object_id, category, value, False),))
 
 
-def _choose_relation(scene: SceneGraph, step: Step, objects: ObjectSet) -> Choice:
-    """``choose rel: "cup,to the left of|to the right of,s (78)"``: which relation holds."""
-    object_id = first_object(step, objects)
+def _other_object(scene: SceneGraph, step: Step, object_id: str) -> str:
+    """The other object a ``choose rel`` names by id."""
     if not step.object_ids:
-        raise ExecutionError(f"{step.operation!r} names no other object")
+        raise Undecided(f"{step.operation!r} names no other object")
     other = step.object_ids[0]
     scene_object(scene, other)
     if other == object_id:
         raise ExecutionError(f"{step.operation!r} relates object {other} to itself")
+    return other
+
+
+def _choose_relation(scene: SceneGraph, step: Step, objects: ObjectSet, context: Context) -> Choice:
+    """``choose rel: "cup,to the left of|to the right of,s (78)"``: which relation holds (bare word)."""
+    object_id = first_object(step, objects, context)
+    other = _other_object(scene, step, object_id)
     other_is_subject = step.side == "s"
     matching = [r for r in step.alternatives if _related(scene, other, r, object_id, other_is_subject)]
     if len(matching) != 1:
-        raise ExecutionError(f"{len(matching)} of the alternatives {'|'.join(step.alternatives)} hold "
-                             f"between objects {object_id} and {other}")
+        raise Undecided(f"{len(matching)} of the alternatives {'|'.join(step.alternatives)} hold "
+                        f"between objects {object_id} and {other}")
     noun = singular(step.target) if step.target else None
-    return Choice(matching[0], (_relation_statement(object_id, other, noun, matching[0], other_is_subject, True),))
+    return Choice(answer_word(matching[0]),
+                  (_relation_statement(object_id, other, noun, matching[0], other_is_subject, True),))
 
 
-def choose(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> Choice:
+def choose(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> Choice:
     check_arity(step, inputs, (1,))
     objects = objects_input(step, inputs[0], allow_scene=True)
     if step.category == "rel":
-        return _choose_relation(scene, step, objects)
+        return _choose_relation(scene, step, objects, context)
     category = step.category
     if objects.scene:
         actual = _scene_value(scene, category)
@@ -281,17 +342,17 @@ def choose(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> Choice:
         statement = HasValue(objects, None, category, actual, True)
         subject = f"scene graph {scene.image_id}"
     else:
-        object_id = first_object(step, objects)
+        object_id = first_object(step, objects, context)
         obj = scene.objects[object_id]
         matching = [alternative for alternative in step.alternatives if has_value(scene, obj, category, alternative)]
         statement = HasValue(objects, object_id, category, matching[0] if matching else "", True)
         subject = f"object {object_id}"
     if len(matching) != 1:
-        raise ExecutionError(f"{len(matching)} of the alternatives {'|'.join(step.alternatives)} hold for {subject}")
+        raise Undecided(f"{len(matching)} of the alternatives {'|'.join(step.alternatives)} hold for {subject}")
     return Choice(matching[0], (statement,))
 
 
-def exist(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> TruthValue:
+def exist(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> TruthValue:
     check_arity(step, inputs, (1,))
     objects = objects_input(step, inputs[0])
     return TruthValue(bool(objects.ids), (Exists(objects),))
@@ -300,7 +361,7 @@ def exist(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> TruthValue:
 # --- and, or --------------------------------------------------------------------------------------
 
 
-def logical_and(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> TruthValue:
+def logical_and(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> TruthValue:
     """Both hold: state both; otherwise state the first side that fails (what "no" rests on)."""
     check_arity(step, inputs, (2,))
     first, second = truth_input(step, inputs[0]), truth_input(step, inputs[1])
@@ -309,7 +370,7 @@ def logical_and(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> Truth
     return TruthValue(False, (second if first.holds else first).statements)
 
 
-def logical_or(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> TruthValue:
+def logical_or(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> TruthValue:
     """One holds: state the first that does; neither: state both."""
     check_arity(step, inputs, (2,))
     first, second = truth_input(step, inputs[0]), truth_input(step, inputs[1])
@@ -321,15 +382,21 @@ def logical_or(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> TruthV
 # --- same, different, common, compare -------------------------------------------------------------
 
 
-def _compared_objects(step: Step, inputs: Sequence[Value]) -> list[tuple[ObjectSet, str]]:
+def _compared_objects(step: Step, inputs: Sequence[Value], context: Context) -> list[tuple[ObjectSet, str]]:
     """Two inputs: the first object of each; one input: every object of the set (at least two)."""
     if len(inputs) == 2:
         sets = [objects_input(step, value) for value in inputs]
-        return [(objects, first_object(step, objects)) for objects in sets]
+        return [(objects, first_object(step, objects, context)) for objects in sets]
     objects = objects_input(step, inputs[0])
-    if len(objects.ids) < 2:
-        raise ExecutionError(f"{step.operation!r} needs two or more objects, got {len(objects.ids)}")
-    return [(objects, object_id) for object_id in objects.ids]
+    ids = objects.ids or (objects.unconfirmed if context.lenient else ())
+    if len(ids) < 2:
+        raise Undecided(f"{step.operation!r} needs two or more objects, got {len(ids)}")
+    return [(objects, object_id) for object_id in ids]
+
+
+def _compared_category(step: Step) -> str:
+    """``same color`` -> color; plain ``same``/``different`` name it in the argument, else the name."""
+    return step.category or step.argument.strip() or "name"
 
 
 def make_same_handler(expect_same: bool) -> Handler:
@@ -339,15 +406,15 @@ def make_same_handler(expect_same: bool) -> Handler:
     neither, the objects' names are compared ("Are these the same kind of object?").
     """
 
-    def handler(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> TruthValue:
+    def handler(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> TruthValue:
         check_arity(step, inputs, (1, 2))
-        category = step.category or step.argument.strip() or "name"
-        compared = _compared_objects(step, inputs)
+        category = _compared_category(step)
+        compared = _compared_objects(step, inputs, context)
         statements = []
         for objects, object_id in compared:
-            value = value_of(scene, scene.objects[object_id], category)
+            value = value_of(scene, scene.objects[object_id], category, context)
             if value is None:
-                raise ExecutionError(f"object {object_id} has no {category} attribute")
+                raise Undecided(f"object {object_id} has no {category} attribute")
             statements.append(HasValue(objects, object_id, category, value, True))
         all_same = len({statement.value for statement in statements}) == 1
         if not all_same:  # the answer rests on the first object and one that differs from it
@@ -358,32 +425,32 @@ def make_same_handler(expect_same: bool) -> Handler:
     return handler
 
 
-def common(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> Choice:
+def common(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> Choice:
     """The category two objects share a value in (``color`` or ``material``)."""
     check_arity(step, inputs, (2,))
-    (first_set, first), (second_set, second) = _compared_objects(step, inputs)
+    (first_set, first), (second_set, second) = _compared_objects(step, inputs, context)
     shared = []
     for category in COMMON_CATEGORIES:
-        value = value_of(scene, scene.objects[first], category)
-        if value is not None and value == value_of(scene, scene.objects[second], category):
+        value = value_of(scene, scene.objects[first], category, context)
+        if value is not None and value == value_of(scene, scene.objects[second], category, context):
             shared.append((category, value))
     if len(shared) != 1:
-        raise ExecutionError(f"objects {first} and {second} share {len(shared)} of {', '.join(COMMON_CATEGORIES)}")
+        raise Undecided(f"objects {first} and {second} share {len(shared)} of {', '.join(COMMON_CATEGORIES)}")
     category, value = shared[0]
     return Choice(category, (HasValue(first_set, first, category, value), HasValue(second_set, second, category, value)))
 
 
-def compare(scene: SceneGraph, step: Step, inputs: Sequence[Value]) -> Choice:
+def compare(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> Choice:
     """``choose older`` and friends: the name of the object for which the comparative holds."""
     check_arity(step, inputs, (2,))
-    (_, first), (_, second) = _compared_objects(step, inputs)
+    (_, first), (_, second) = _compared_objects(step, inputs, context)
     comparative = step.category
     (first_key, first_value), (second_key, second_value) = (
         comparative_key(scene.objects[i], comparative) for i in (first, second))
     if first_key is None or second_key is None:
-        raise ExecutionError(f"{comparative!r} cannot be read for objects {first} and {second}")
+        raise Undecided(f"{comparative!r} cannot be read for objects {first} and {second}")
     if first_key == second_key:
-        raise ExecutionError(f"{comparative!r} does not separate objects {first} and {second}")
+        raise Undecided(f"{comparative!r} does not separate objects {first} and {second}")
     # For "younger", "shorter", ... the smaller key wins.
     direction = COMPARATIVE_SCALES[comparative][1]
     first_wins = (first_key > second_key) == (direction > 0)
@@ -406,6 +473,141 @@ HANDLERS: dict[str, Handler] = {
     "different": make_same_handler(False),
     "common": common,
     "compare": compare,
+}
+
+
+# --- explaining a given answer ----------------------------------------------------------------------
+# ``explainer(scene, step, inputs, context, answer) -> Value``: the value whose answer is ``answer``
+# (GQA's) and whose statements state it, for a step the scene graph cannot decide or decides otherwise.
+# ``and``/``or`` are explained by the executor, through their inputs (it may re-explain those).
+
+Explainer = Callable[[SceneGraph, Step, Sequence[Value], Context, str], Value]
+
+
+def _subject(step: Step, value: Value, context: Context) -> tuple[ObjectSet, str | None]:
+    """The object set a single-object step is about and its object (None when the scene has none)."""
+    objects = objects_input(step, value, allow_scene=True)
+    if objects.scene:
+        return objects, None
+    try:
+        return objects, first_object(step, objects, context)
+    except Undecided:
+        return objects, None
+
+
+def _is_yes(answer: str) -> bool:
+    return normalised(answer) == "yes"
+
+
+def explain_query(scene, step, inputs, context, answer) -> AttributeValue:
+    check_arity(step, inputs, (1,))
+    objects, object_id = _subject(step, inputs[0], context)
+    return AttributeValue(objects, object_id, step.value, answer)
+
+
+def explain_verify(scene, step, inputs, context, answer) -> TruthValue:
+    check_arity(step, inputs, (1,))
+    holds = _is_yes(answer)
+    objects, object_id = _subject(step, inputs[0], context)
+    if step.category == "rel":
+        other = step.object_ids[0] if step.object_ids else None
+        if other is not None:
+            scene_object(scene, other)
+        if object_id is None:
+            raise Undecided(f"{step.operation!r} is asked of a {objects.noun or 'object'} the scene does not have")
+        noun = singular(step.target) if step.target else None
+        return TruthValue(holds, (_relation_statement(object_id, other, noun, step.relation, step.side == "s", holds),))
+    return TruthValue(holds, (HasValue(objects, object_id, step.category, step.value, holds),))
+
+
+def explain_exist(scene, step, inputs, context, answer) -> TruthValue:
+    check_arity(step, inputs, (1,))
+    objects = objects_input(step, inputs[0])
+    if not _is_yes(answer):  # GQA says there is none: the explanation names none
+        return TruthValue(False, (Exists(ObjectSet((), objects.noun, objects.filters, objects.relation), False),))
+    ids = objects.ids or objects.unconfirmed
+    if not ids and objects.noun is not None:
+        ids = tuple(i for i, obj in scene.objects.items() if singular(obj.name) == objects.noun)[:1]
+    found = ObjectSet(ids, objects.noun, objects.filters, objects.relation)
+    return TruthValue(True, (Exists(found, True),))
+
+
+def _alternative(step: Step, answer: str) -> str:
+    """The alternative GQA's answer names (``left`` names ``to the left of``); else the answer itself."""
+    wanted = normalised(answer)
+    for alternative in step.alternatives:
+        if normalised(alternative) == wanted or normalised(answer_word(alternative)) == wanted:
+            return alternative
+    return answer
+
+
+def explain_choose(scene, step, inputs, context, answer) -> Choice:
+    check_arity(step, inputs, (1,))
+    objects, object_id = _subject(step, inputs[0], context)
+    alternative = _alternative(step, answer)
+    if step.category == "rel":
+        if object_id is None:
+            raise Undecided(f"{step.operation!r} is asked of a {objects.noun or 'object'} the scene does not have")
+        other = _other_object(scene, step, object_id)
+        noun = singular(step.target) if step.target else None
+        return Choice(answer, (_relation_statement(object_id, other, noun, alternative, step.side == "s", True),))
+    return Choice(answer, (HasValue(objects, object_id, step.category, alternative, True),))
+
+
+def _pairs(step: Step, inputs: Sequence[Value], context: Context) -> list[tuple[ObjectSet, str]]:
+    compared = _compared_objects(step, inputs, context)
+    if len(compared) < 2:
+        raise Undecided(f"{step.operation!r} needs two or more objects")
+    return compared
+
+
+def make_same_explainer(expect_same: bool) -> Explainer:
+    def explainer(scene, step, inputs, context, answer) -> TruthValue:
+        check_arity(step, inputs, (1, 2))
+        holds = _is_yes(answer)
+        all_same = holds == expect_same
+        category = _compared_category(step)
+        compared = _pairs(step, inputs, context)
+        values = [value_of(scene, scene.objects[i], category, context) for _, i in compared]
+        if None not in values and (len(set(values)) == 1) == all_same:
+            statements = [HasValue(o, i, category, v, True) for (o, i), v in zip(compared, values)]
+            if not all_same:
+                statements = [statements[0], next(s for s in statements if s.value != statements[0].value)]
+            return TruthValue(holds, tuple(statements))
+        return TruthValue(holds, (SameValue(tuple(compared[:2]) if not all_same else tuple(compared), category,
+                                            all_same),))
+
+    return explainer
+
+
+def explain_common(scene, step, inputs, context, answer) -> Choice:
+    check_arity(step, inputs, (2,))
+    (first_set, first), (second_set, second) = _pairs(step, inputs, context)
+    category = normalised(answer)
+    value = value_of(scene, scene.objects[first], category, context)
+    if value is not None and value == value_of(scene, scene.objects[second], category, context):
+        return Choice(answer, (HasValue(first_set, first, category, value), HasValue(second_set, second, category, value)))
+    return Choice(answer, (SameValue(((first_set, first), (second_set, second)), category, True),))
+
+
+def explain_compare(scene, step, inputs, context, answer) -> Choice:
+    check_arity(step, inputs, (2,))
+    (_, first), (_, second) = _pairs(step, inputs, context)
+    wanted = singular(normalised(answer))
+    first_named, second_named = (singular(scene.objects[i].name.lower()) == wanted for i in (first, second))
+    winner, loser = (second, first) if second_named and not first_named else (first, second)
+    return Choice(answer, (Comparison(winner, loser, step.category),))
+
+
+EXPLAINERS: dict[str, Explainer] = {
+    "query": explain_query,
+    "verify": explain_verify,
+    "choose": explain_choose,
+    "exist": explain_exist,
+    "same": make_same_explainer(True),
+    "different": make_same_explainer(False),
+    "common": explain_common,
+    "compare": explain_compare,
 }
 
 

@@ -22,7 +22,7 @@ from rexlib.program.postprocess import (
     split_modifiers,
     value_phrase,
 )
-from rexlib.program.values import Comparison, Exists, HasValue, ObjectSet, RelationHolds
+from rexlib.program.values import Comparison, Exists, HasValue, ObjectSet, RelationHolds, SameValue
 
 
 class Sentence:
@@ -86,6 +86,15 @@ def _relative_words(relation: str) -> list[str]:
 
 def _has_value(sentence: Sentence, statement: HasValue) -> None:
     objects, object_id, category, value = statement.objects, statement.object_id, statement.category, statement.value
+    if object_id is None and not objects.scene:  # GQA's answer about an object the scene graph lacks
+        sentence.noun_phrase(objects, None, stated=value)
+        if category in POSITION_CATEGORIES:
+            sentence.add("is", *_negated(statement.holds, position_phrase(value)))
+        elif category == "name":
+            sentence.add(copula(statement.holds), value_phrase("name", value))
+        else:
+            sentence.add(copula(statement.holds), value_phrase(category, value))
+        return
     if object_id is None:  # the whole scene
         if category == "weather":
             sentence.add("the", "weather", copula(statement.holds), value)
@@ -97,7 +106,8 @@ def _has_value(sentence: Sentence, statement: HasValue) -> None:
     if category in POSITION_CATEGORIES:
         obj = sentence.scene.objects[object_id]
         sentence.noun_phrase(objects, object_id, stated=value)
-        sentence.add("is", "at", normalised_location(obj, sentence.scene), ",", position_phrase(value))
+        sentence.add("is", "at", normalised_location(obj, sentence.scene), ",",
+                     *_negated(statement.holds, position_phrase(value)))
         return
     relation = objects.relation
     if category == "name":  # the object word is the answer: say where the object is, or what it is
@@ -133,30 +143,35 @@ def _relation_clause(sentence: Sentence, objects: ObjectSet, object_id: str, sta
         sentence.noun_phrase(objects, object_id, stated=stated)
 
 
+def _negated(holds: bool, phrase: str) -> list[str]:
+    return [phrase] if holds else ["not", phrase]
+
+
 def _exists(sentence: Sentence, statement: Exists) -> None:
     objects = statement.objects
     object_id = objects.ids[0] if objects.ids else None
+    there = bool(objects.ids) if statement.holds is None else statement.holds
     relation = objects.relation
     if relation is None:
-        if object_id is None and objects.noun is None:
+        if not there and objects.noun is None and not objects.filters:
             sentence.add("there", "is", "nothing")
             return
         sentence.add("there", "is")
-        sentence.noun_phrase(objects, object_id, "a" if object_id is not None else "no")
+        sentence.noun_phrase(objects, object_id, "a" if there else "no")
         return
     anchor_id = sentence.anchor(objects, object_id)
     if relation.target_is_subject:
         sentence.add("there", "is")
-        if object_id is None and objects.noun is None and not objects.filters:
+        if not there and objects.noun is None and not objects.filters:
             sentence.add("nothing")
         else:
-            sentence.noun_phrase(objects, object_id, "a" if object_id is not None else "no")
+            sentence.noun_phrase(objects, object_id, "a" if there else "no")
         sentence.add(*_relative_words(relation.name))
         sentence.noun_phrase(None, anchor_id, noun=relation.anchor.noun)
     else:
         sentence.noun_phrase(None, anchor_id, noun=relation.anchor.noun)
-        sentence.add(relation_phrase(relation.name, object_id is not None))
-        if object_id is None and objects.noun is None and not objects.filters:
+        sentence.add(relation_phrase(relation.name, there))
+        if not there and objects.noun is None and not objects.filters:
             sentence.add("anything")
         else:
             sentence.noun_phrase(objects, object_id, "a")
@@ -187,6 +202,16 @@ def _comparison(sentence: Sentence, statement: Comparison) -> None:
     sentence.noun_phrase(None, statement.second_id)
 
 
+def _same_value(sentence: Sentence, statement: SameValue) -> None:
+    """``the (obj:1) and the (obj:2) have the same color`` (values the scene graph does not record)."""
+    for index, (objects, object_id) in enumerate(statement.objects):
+        if index:
+            sentence.add("and" if index == len(statement.objects) - 1 else ",")
+        sentence.noun_phrase(None, object_id, noun=objects.noun)
+    kind = "kind" if statement.category == "name" else statement.category
+    sentence.add("have" if statement.same else "do not have", "the", "same", kind)
+
+
 def _shared_value(sentence: Sentence, statements: tuple[HasValue, ...]) -> bool:
     """Several objects with one value: ``both the (obj:1) and the (obj:2) are white``."""
     if len(statements) < 2 or not all(isinstance(s, HasValue) for s in statements):
@@ -207,6 +232,7 @@ def _shared_value(sentence: Sentence, statements: tuple[HasValue, ...]) -> bool:
 
 _REALISERS = {
     HasValue: _has_value, Exists: _exists, RelationHolds: _relation_holds, Comparison: _comparison,
+    SameValue: _same_value,
 }
 
 

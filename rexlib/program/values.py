@@ -28,6 +28,11 @@ class ExecutionError(ValueError):
         super().__init__(where + reason)
 
 
+class Undecided(ExecutionError):
+    """The scene graph cannot decide a step (no such attribute recorded, no location, 0 or 2 of the
+    alternatives hold, ...). With GQA's answer at hand the executor lets the answer decide instead."""
+
+
 @dataclass(frozen=True, slots=True)
 class Relation:
     """How an object set was reached: ``relation`` between the set and the ``anchor`` set.
@@ -56,6 +61,9 @@ class ObjectSet:
     filters: tuple[tuple[str | None, str, bool], ...] = ()
     relation: Relation | None = None
     scene: bool = False
+    # Objects the program named that the scene graph did not confirm (a filter value or a relation it
+    # does not record); when GQA's answer decides, a later step may still be about them.
+    unconfirmed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +83,13 @@ class HasValue:
 
 @dataclass(frozen=True, slots=True)
 class Exists:
-    """There is (``objects.ids`` non-empty) or is no such object."""
+    """There is (``objects.ids`` non-empty, or ``holds``) or is no such object.
+
+    ``holds`` is set when GQA's answer says there is one that the scene graph does not record.
+    """
 
     objects: ObjectSet
+    holds: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +113,15 @@ class Comparison:
     comparative: str
     first_value: str | None = None
     second_value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SameValue:
+    """The objects do (``same``) or do not share their value in ``category``, values unrecorded."""
+
+    objects: tuple[tuple[ObjectSet, str], ...]  # (the set it came from, object id)
+    category: str
+    same: bool
 
 
 @dataclass(frozen=True, slots=True)

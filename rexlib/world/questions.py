@@ -25,7 +25,7 @@ from rexlib.world.ontology import (
     SEMANTIC_RELATIONS,
     plural,
 )
-from rexlib.world.semantics import YES, attribute_value, comparative_key, evaluate, family_of
+from rexlib.world.semantics import YES, answer_word, attribute_value, comparative_key, evaluate, family_of
 from rexlib.world.text import Token, fill, predicate
 
 QUESTIONS_PER_IMAGE = (10, 16)  # drawn uniformly in [low, high)
@@ -53,6 +53,8 @@ class Program:
     steps: list[dict] = field(default_factory=list)
 
     def add(self, operation: str, argument: str, dependencies: tuple[int, ...] = ()) -> int:
+        if operation == "select" and any(step["operation"] == "select" for step in self.steps):
+            argument += " "  # as in GQA's files: every select after the first ends with a space
         self.steps.append({"operation": operation, "argument": argument, "dependencies": list(dependencies)})
         return len(self.steps) - 1
 
@@ -372,7 +374,8 @@ def choose_relation(view: SceneView) -> Draft | None:
     choice = SPATIAL_CHOICE_WORDS.get(pair) or f"{pair[0]} or {pair[1]}"
     question = fill("Is {a} {rel} {b}?", a=subject_words, rel=text.words(choice), b=target_words)
     full = fill("{a} is {rel} {b}.", a=subject_words, rel=text.words(relation), b=target_words)
-    return Draft(question, full, program, relation, ("choose", "rel", "relChooser"), f"relChooser-{'|'.join(pair)}", "rel")
+    return Draft(question, full, program, answer_word(relation), ("choose", "rel", "relChooser"),
+                 f"relChooser-{'|'.join(pair)}", "rel")
 
 
 def exist_relation(view: SceneView) -> Draft | None:

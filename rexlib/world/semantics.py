@@ -33,11 +33,18 @@ def family_of(operation: str) -> str:
 
 def parse_reference(argument: str) -> tuple[str, tuple[str, ...]]:
     """``"table (1,2)"`` -> ``("table", ("1", "2"))``; ``"cup,on,s (-)"`` -> ``("cup,on,s", ())``."""
-    match = _REFERENCE.match(argument)
+    match = _REFERENCE.match(argument.strip())  # GQA ends every select after the first with a space
     if not match:
         raise ProgramError(f"argument {argument!r} does not end with an id list in parentheses")
     ids = match["ids"]
     return match["head"], (() if ids == "-" else tuple(ids.split(",")))
+
+
+def answer_word(relation: str) -> str:
+    """GQA answers ``choose rel`` with the bare word: ``to the left of`` -> ``left``; others stay."""
+    if relation.startswith("to the ") and relation.endswith(" of"):
+        return relation[len("to the "):-len(" of")]
+    return relation
 
 
 def horizontal_position(obj: dict, width: int) -> str:
@@ -187,7 +194,7 @@ def _evaluate_step(step: dict, inputs: list, scene: dict) -> object:
             matching = [alternative for alternative in argument.split("|") if alternative == value]
         if len(matching) != 1:
             raise ProgramError(f"choose {argument!r}: {len(matching)} alternatives hold")
-        return matching[0]
+        return answer_word(matching[0]) if category == "rel" else matching[0]
     if family in ("same", "different"):
         if len(inputs) == 2:  # "same color" over two objects
             values = [attribute_value(scene, _single(value, operation), category) for value in inputs]
