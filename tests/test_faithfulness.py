@@ -29,6 +29,7 @@ from rexlib.metrics.faithfulness import (
 )
 from rexlib.metrics.statements import Lexicon, describe, read_explanation
 from rexlib.program import execute
+from rexlib.program.attributes import CategoryTable
 
 # ------------------------------------------------------------------------------ a scene by hand
 # 300 x 300 image. cup 1 on table 2, cup left of man 3 (stored one way only), man wearing shirt 4, boy 5.
@@ -198,8 +199,10 @@ PROGRAMS = {
 ])
 def test_implied_answers(name, explanation, answer, implied, consistent, scene, truth, lexicon):
     text, gqa_answer, semantic = PROGRAMS[name]
+    # the split's table, mined from every program (as judge_split does): "same color" alone states no colour
+    categories = CategoryTable.mine({"answer": a, "semantic": s} for _, a, s in PROGRAMS.values())
     found = judge(explanation, answer, question(name, text, gqa_answer, semantic, scene), scene, REGIONS,
-                  lexicon, truth)
+                  lexicon, truth, categories)
     assert found.implied == implied
     assert found.consistent is consistent
     assert found.implies_gqa is (implied == gqa_answer)

@@ -51,9 +51,9 @@ from rexlib.metrics.statements import (
     read_explanation,
 )
 from rexlib.program.attributes import (
-    CATEGORY_VALUES,
     COMPARATIVE_SCALES,
     POSITION_CATEGORIES,
+    CategoryTable,
     comparative_key,
     position,
     scene_value,
@@ -220,6 +220,7 @@ class _Claims:
 
     truth: SceneTruth
     statements: tuple[Statement, ...]
+    categories: CategoryTable  # value -> category, mined from the questions (as the executor's)
 
     def objects(self, mention: Mention) -> list[str]:
         return self.truth.candidates(mention) or []
@@ -237,9 +238,12 @@ class _Claims:
             for mention in mentions(statement):
                 if self.about(mention, ids):
                     found += [(value, not negated) for value, negated in mention.modifiers]
-        if category is None or category not in CATEGORY_VALUES:
+        if category is None:
             return found
-        return [(value, holds) for value, holds in found if value in CATEGORY_VALUES[category]]
+        return [(value, holds) for value, holds in found if category in self.categories.categories_of(value)]
+
+    def share_category(self, value: str, other: str) -> bool:
+        return bool(set(self.categories.categories_of(value)) & set(self.categories.categories_of(other)))
 
     def named(self, ids) -> set[str]:
         """Names of the objects of ``ids`` the explanation refers to."""
@@ -286,10 +290,6 @@ def _truth_of(pairs: list[tuple[str, bool]], wanted: str) -> str | None:
     return verdicts.pop() if len(verdicts) == 1 else None
 
 
-def _category_of(value: str) -> set[str]:
-    return {category for category, values in CATEGORY_VALUES.items() if value in values}
-
-
 def _names_of(claims: _Claims, objects: ObjectSet) -> set[str]:
     """Names of the asked objects the explanation refers to, or that a stated relation reaches
     ("What is on the table?": whatever "the #3 is on the #4" puts on the table)."""
@@ -332,7 +332,7 @@ def _verify(claims: _Claims, step: gqa.Step, objects: ObjectSet) -> str | None:
     pairs = claims.values(objects.ids)
     verdict = _truth_of(pairs, wanted)
     if verdict is None:  # another value of the same category rules it out ("the cup is red": not white)
-        rivals = [value for value, holds in pairs if holds and value != wanted and _category_of(value) & _category_of(wanted)]
+        rivals = [value for value, holds in pairs if holds and value != wanted and claims.share_category(value, wanted)]
         verdict = "no" if rivals else None
     return verdict
 
@@ -422,13 +422,13 @@ def _compare(claims: _Claims, step: gqa.Step, objects: list[ObjectSet]) -> str |
 
 
 def implied_answer(statements: tuple[Statement, ...], question: gqa.Question, step_values: tuple,
-                   truth: SceneTruth) -> str | None:
+                   truth: SceneTruth, categories: CategoryTable | None = None) -> str | None:
     """The answer the statements imply for the question's last step, or None when they imply none.
 
     ``step_values``: the executor's value of each step (``Execution.steps``), for the objects each
-    step selects.
+    step selects. ``categories``: the attribute table (default: mined from the question itself).
     """
-    claims = _Claims(truth, statements)
+    claims = _Claims(truth, statements, categories or CategoryTable.mine([question.raw]))
     implied: dict[int, str | None] = {}
     for index, step in enumerate(question.program):
         inputs = [step_values[d] for d in step.dependencies]
@@ -500,7 +500,8 @@ class Judgement:
 
 
 def judge(explanation: str, answer: str | None, question: gqa.Question, scene: gqa.SceneGraph,
-          region_boxes: np.ndarray, lexicon: Lexicon, truth: SceneTruth | None = None) -> Judgement:
+          region_boxes: np.ndarray, lexicon: Lexicon, truth: SceneTruth | None = None,
+          categories: CategoryTable | None = None) -> Judgement:
     """Read one explanation, check each statement on the scene graph, and see what answer it implies.
 
     The question's program is executed over the scene graph for the objects each step selects; when it
@@ -515,7 +516,7 @@ def judge(explanation: str, answer: str | None, question: gqa.Question, scene: g
         steps = execute(question, scene).steps
     except ExecutionError:
         steps = None
-    implied = implied_answer(reading.statements, question, steps, truth) if steps is not None else None
+    implied = implied_answer(reading.statements, question, steps, truth, categories) if steps is not None else None
     consistent = implied is not None and _same_answer(answer, implied)
     implies_gqa = implied is not None and _same_answer(question.answer, implied)
     return Judgement(reading, verdicts, implied, consistent, implies_gqa)
@@ -591,8 +592,12 @@ def _read(path: Path) -> dict:
 
 
 def judge_split(explanations: Mapping[str, str], answers: Mapping[str, str | None], gqa_dir: str | Path,
-                split: str, region_boxes: Callable[[str], np.ndarray]) -> tuple[dict[str, Judgement], dict]:
+                split: str, region_boxes: Callable[[str], np.ndarray],
+                categories: CategoryTable | None = None) -> tuple[dict[str, Judgement], dict]:
     """Judge every explanation of a split against ``gqa_dir``'s questions and scene graphs.
+
+    ``categories``: the build's attribute table (every split's programs); the split's own programs are
+    mined and merged into it.
 
     Returns the judgements and the questions skipped, reason -> count (no question in the file, a
     malformed question or scene graph); the first reason names the file and the question.
@@ -624,7 +629,9 @@ def judge_split(explanations: Mapping[str, str], answers: Mapping[str, str | Non
                 reason = f"bad question ({error.reason})"
         skipped[reason] += 1
         first.setdefault(reason, question_id)
-    lexicon = Lexicon.from_scene_graphs(scenes.values()).add_program_nouns(questions.values())
+    mined = CategoryTable.mine(raw for raw in raw_questions.values() if isinstance(raw, dict))
+    categories = mined if categories is None else categories.merged(mined)
+    lexicon = Lexicon.from_scene_graphs(scenes.values(), categories.known()).add_program_nouns(questions.values())
     truths: dict[str, SceneTruth] = {}
     judgements: dict[str, Judgement] = {}
     for question_id, question in questions.items():
@@ -633,8 +640,16 @@ def judge_split(explanations: Mapping[str, str], answers: Mapping[str, str | Non
         if truth is None:
             truth = truths[question.image_id] = SceneTruth(scene, region_boxes(question_id))
         judgements[question_id] = judge(explanations[question_id], answers.get(question_id), question, scene,
-                                        None, lexicon, truth)
+                                        None, lexicon, truth, categories)
     return judgements, {"counts": dict(skipped), "first_question": first}
+
+
+def build_categories(data_dir: str | Path) -> CategoryTable | None:
+    """The attribute table the build mined over all its splits (``attribute_category_counts.json``)."""
+    from rexlib.builder import CATEGORY_TABLE_FILE
+
+    path = Path(data_dir) / CATEGORY_TABLE_FILE
+    return CategoryTable(_read(path)["table"]) if path.is_file() else None
 
 
 def explanation_truth(predictions: Mapping[str, dict], data_dir: str | Path, split: str,
@@ -651,7 +666,8 @@ def explanation_truth(predictions: Mapping[str, dict], data_dir: str | Path, spl
                           "dataset.json as \"gqa\": \"DIR\")"}
     explanations = {qid: prediction["explanation"] for qid, prediction in predictions.items()}
     answers = {qid: prediction.get("answer") for qid, prediction in predictions.items()}
-    judgements, skipped = judge_split(explanations, answers, gqa_dir, split, region_boxes)
+    judgements, skipped = judge_split(explanations, answers, gqa_dir, split, region_boxes,
+                                      build_categories(data_dir))
     split_families = {qid: [f for f in (families or {}).get(qid, "").split(",") if f] for qid in judgements}
     result = summarise(judgements, split_families)
     result.update(status="computed", gqa=str(gqa_dir), skipped=skipped, min_resolution_iou=MIN_RESOLUTION_IOU)

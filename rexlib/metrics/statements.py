@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rexlib.program.attributes import CATEGORY_VALUES, COMPARATIVE_SCALES
+from rexlib.program.attributes import COMPARATIVE_SCALES
 from rexlib.program.handlers import INVERSE_RELATIONS
 from rexlib.program.postprocess import copula, position_phrase, relation_phrase, singular
 
@@ -212,9 +212,10 @@ class Lexicon:
                                                    self._comparatives) for key in table), default=1)
 
     @classmethod
-    def from_scene_graphs(cls, scene_graphs: Iterable) -> Lexicon:
-        """Words of ``SceneGraph`` objects (rexlib.gqa) or raw GQA scene-graph records."""
-        lexicon = cls(values=set().union(*CATEGORY_VALUES.values()))
+    def from_scene_graphs(cls, scene_graphs: Iterable, values: Iterable[str] = ()) -> Lexicon:
+        """Words of ``SceneGraph`` objects (rexlib.gqa) or raw GQA scene-graph records, plus ``values``
+        (attribute values the questions use, e.g. a mined ``CategoryTable``'s)."""
+        lexicon = cls(values=set(values))
         for scene in scene_graphs:
             objects = scene.objects.values() if hasattr(scene, "objects") else scene.get("objects", {}).values()
             for obj in objects:
