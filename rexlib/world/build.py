@@ -28,7 +28,7 @@ from rexlib.world.questions import families, generate_questions
 from rexlib.world.render import render_scene
 from rexlib.world.scenes import generate_scene
 
-FORMAT_VERSION = 1  # bump when a change makes worlds built with the same seed differ
+FORMAT_VERSION = 2  # bump when a change makes worlds built with the same seed differ
 SPLITS = ("train", "val", "testdev")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SCENE_STREAM, QUESTION_STREAM, DETECTOR_STREAM, SPLIT_STREAM = 0, 1, 2, 3
@@ -154,7 +154,7 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
                     counts[split][record["answer"]] += 1
             counts[split].update(images=1, objects=len(scene["objects"]), questions=len(questions),
                                  relations=sum(len(o["relations"]) for o in scene["objects"].values()))
-            boxes, features = detect(scene, np.random.default_rng([seed, index, DETECTOR_STREAM]), space)
+            boxes, features, _confidences = detect(scene, np.random.default_rng([seed, index, DETECTOR_STREAM]), space)
             region_writer.add(image_id, boxes, features, (scene["width"], scene["height"]))
             if render:
                 write_bytes_atomically(out / "images" / f"{image_id}.png", _png_bytes(scene))
