@@ -356,17 +356,25 @@ def _background(scene: dict) -> Image.Image:
     return image
 
 
-def object_mask(scene: dict, only: str | None = None) -> np.ndarray:
-    """(height, width) uint8: 0 where the picture shows background, k + 1 where it shows the k-th object
-    of ``scene["objects"]`` (in its order). With ``only``, that object drawn alone (its silhouette)."""
+def object_mask(scene: dict) -> np.ndarray:
+    """(height, width) uint8: 0 where the picture shows background, k + 1 where it shows the k-th
+    object of ``scene["objects"]`` (in its order); label text belongs to no object."""
     ids = list(scene["objects"])
     if len(ids) > 254:
         raise ValueError(f"an object mask holds at most 254 objects, the scene has {len(ids)}")
+    position = {object_id: k for k, object_id in enumerate(ids)}
     mask = Image.new("L", (scene["width"], scene["height"]), 0)
     draw = ImageDraw.Draw(mask)
-    for object_id in ([only] if only is not None else drawing_order(scene)):
-        _draw_object(_Ink(draw, ids.index(object_id) + 1), scene["objects"][object_id])
+    for object_id in drawing_order(scene):
+        _draw_object(_Ink(draw, position[object_id] + 1), scene["objects"][object_id])
     return np.asarray(mask)
+
+
+def silhouette(obj: dict) -> np.ndarray:
+    """(h, w) bool over the object's box: the pixels it covers when drawn alone."""
+    mask = Image.new("L", (obj["w"], obj["h"]), 0)
+    _draw_object(_Ink(ImageDraw.Draw(mask), 1), {**obj, "x": 0, "y": 0})
+    return np.asarray(mask) > 0
 
 
 def render_scene(scene: dict, mask: bool = False):
@@ -383,18 +391,16 @@ def visibility(scene: dict, mask: np.ndarray | None = None) -> dict[str, tuple[f
     those of what it wears or holds). The silhouette is the object drawn alone; a man in a jacket
     shows the jacket where his torso is, and is not hidden by it."""
     objects = scene["objects"]
-    ids = list(objects)
+    position = {object_id: k + 1 for k, object_id in enumerate(objects)}
     full = object_mask(scene) if mask is None else mask
     shares = {}
-    for k, object_id in enumerate(ids):
-        obj = objects[object_id]
-        x1, y1, x2, y2 = obj["x"], obj["y"], obj["x"] + obj["w"], obj["y"] + obj["h"]
-        alone = object_mask(scene, only=object_id)[y1:y2, x1:x2] == k + 1
-        shown = full[y1:y2, x1:x2]
-        carried = [ids.index(edge["object"]) + 1 for edge in obj["relations"]
+    for object_id, obj in objects.items():
+        alone = silhouette(obj)
+        shown = full[obj["y"]:obj["y"] + obj["h"], obj["x"]:obj["x"] + obj["w"]]
+        carried = [position[edge["object"]] for edge in obj["relations"]
                    if edge["name"] in CARRIED and edge["object"] in objects]
         area = max(1, int(alone.sum()))
-        own = int((alone & (shown == k + 1)).sum())
-        dressed = int((alone & np.isin(shown, [k + 1, *carried])).sum())
+        own = int((alone & (shown == position[object_id])).sum())
+        dressed = int((alone & np.isin(shown, [position[object_id], *carried])).sum())
         shares[object_id] = (own / area, dressed / area)
     return shares
