@@ -38,7 +38,7 @@ def test_pick_gallery_spreads_over_images_and_families(store):
 
 
 def test_pick_gallery_alternates_right_and_wrong_and_skips_hidden_objects(store):
-    world, data = store
+    _world, data = store
     frame = experiments.load_examples(data, "train", per_question_grounding=False)
     frame = frame.assign(correct=[k % 3 == 0 for k in range(len(frame))])
     objects = experiments.explanation_objects(data, "train")
