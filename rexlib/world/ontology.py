@@ -29,6 +29,8 @@ KINDS: dict[str, tuple[str, ...]] = {
 KIND_OF_NAME: dict[str, str] = {name: kind for kind, names in KINDS.items() for name in names}
 OBJECT_NAMES: tuple[str, ...] = tuple(KIND_OF_NAME)
 
+# The animals that come indoors (a kitchen has no horse in it).
+INDOOR_ANIMALS = ("dog", "cat")
 # Furniture that things can be put on, and furniture (or vehicles) people can sit on or ride.
 SURFACES = ("table", "desk", "shelf", "bench")
 SEATS = ("chair", "couch", "bench", "bed")

@@ -28,6 +28,7 @@ from rexlib.world.ontology import (
     HELD_MAX_FRACTION,
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
+    INDOOR_ANIMALS,
     KIND_OF_NAME,
     KINDS,
     LOCATIONS,
@@ -143,6 +144,10 @@ class _SceneBuilder:
         factor *= 0.9 + 0.2 * self.rng.random()
         return width * factor, height * factor
 
+    def names(self, kind: str) -> tuple[str, ...]:
+        """The object names of a kind that belong in this location (indoors, only pets)."""
+        return INDOOR_ANIMALS if kind == "animal" and not self.outdoor else KINDS[kind]
+
     # --- groups ----------------------------------------------------------------------------------
     def single(self, name: str) -> _Group:
         group = _Group(flying=name == "bird")
@@ -236,7 +241,7 @@ class _SceneBuilder:
     def animal_group(self) -> _Group:
         """An animal, half of the time eating food that lies on the ground in front of its head."""
         rng = self.rng
-        group = self.single(_pick(rng, KINDS["animal"]))
+        group = self.single(_pick(rng, self.names("animal")))
         if not group.flying and self.room() >= 2 and rng.random() < 0.5:
             _x1, top, width, _y2 = group.boxes[0]
             food = _pick(rng, KINDS["food"])
@@ -304,7 +309,7 @@ class _SceneBuilder:
             if present and rng.random() < 0.3:
                 name = _pick(rng, present)  # a second object of a name already here
             else:
-                name = _pick(rng, KINDS[_pick(rng, free_kinds)])
+                name = _pick(rng, self.names(_pick(rng, free_kinds)))
             failures += not self.place(self.single(name))
 
 
