@@ -29,8 +29,9 @@ KINDS: dict[str, tuple[str, ...]] = {
 KIND_OF_NAME: dict[str, str] = {name: kind for kind, names in KINDS.items() for name in names}
 OBJECT_NAMES: tuple[str, ...] = tuple(KIND_OF_NAME)
 
-# The animals that come indoors (a kitchen has no horse in it).
+# The animals that come indoors (a kitchen has no horse in it), and the furniture that stands outdoors.
 INDOOR_ANIMALS = ("dog", "cat")
+OUTDOOR_FURNITURE = ("bench", "table")
 # Furniture that things can be put on, and furniture (or vehicles) people can sit on or ride.
 SURFACES = ("table", "desk", "shelf", "bench")
 SEATS = ("chair", "couch", "bench", "bed")

@@ -34,6 +34,7 @@ from rexlib.world.ontology import (
     LOCATIONS,
     NAME_GENDER,
     NAME_SIZE,
+    OUTDOOR_FURNITURE,
     RIDEABLE,
     SEAT_LEVEL,
     SEATS,
@@ -145,8 +146,12 @@ class _SceneBuilder:
         return width * factor, height * factor
 
     def names(self, kind: str) -> tuple[str, ...]:
-        """The object names of a kind that belong in this location (indoors, only pets)."""
-        return INDOOR_ANIMALS if kind == "animal" and not self.outdoor else KINDS[kind]
+        """The object names of a kind that belong in this location (indoors only pets, outdoors no beds)."""
+        if kind == "animal" and not self.outdoor:
+            return INDOOR_ANIMALS
+        if kind == "furniture" and self.outdoor:
+            return OUTDOOR_FURNITURE
+        return KINDS[kind]
 
     # --- groups ----------------------------------------------------------------------------------
     def single(self, name: str) -> _Group:
@@ -160,7 +165,7 @@ class _SceneBuilder:
     def surface_group(self) -> _Group:
         """A table (desk, shelf, bench) with 1-3 things standing side by side on its top."""
         rng = self.rng
-        group = self.single(_pick(rng, SURFACES if not self.outdoor else ("bench", "table")))
+        group = self.single(_pick(rng, tuple(n for n in SURFACES if n in self.names("furniture"))))
         _x1, top, width, _y2 = group.boxes[0]
         height = -top
         items = []
@@ -190,7 +195,7 @@ class _SceneBuilder:
         name = _pick(rng, KINDS["person"])
         attributes = self.attributes(name)
         action = rng.random()
-        seat_names = SEATS if "furniture" in self.kinds else ()
+        seat_names = tuple(n for n in SEATS if n in self.names("furniture")) if "furniture" in self.kinds else ()
         if action < 0.2 and seat_names and self.room() >= 2:
             group, relation = self.single(_pick(rng, seat_names)), "sitting on"
         elif 0.2 <= action < 0.3 and self.outdoor and self.room() >= 2:
