@@ -196,18 +196,36 @@ def skip_reasons(reports: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "reason", "questions"])
 
 
-def pick_question(questions: dict, index: int = 0, min_steps: int = 3):
-    """A question worth following step by step: the index-th (in id order) whose program has at least
-    `min_steps` steps and a relate step if any has one; falls back to any question."""
+def pick_question(questions: dict, index: int = 0, min_steps: int = 3, visible=None, scene_graphs=None):
+    """A question worth following step by step: the index-th (in id order, one per image and per
+    answering family while they last, see `pick_gallery`) whose program has at least `min_steps` steps
+    and a relate step if any has one; falls back to any question.
+
+    With `visible` (an `ObjectVisibility`) and `scene_graphs` (image id -> `SceneGraph`), only a
+    question whose explanation's objects all show in the picture is picked.
+    """
     ordered = [questions[key] for key in sorted(questions)]
     if not ordered:
         raise ValueError("no questions to pick from")
+    objects = None
+    if visible is not None and scene_graphs is not None:
+        from rexlib.program import ExecutionError, execute
+
+        def objects(question_id: str) -> tuple[str, ...]:
+            question = questions[question_id]
+            try:
+                return execute(question, scene_graphs[question.image_id]).object_ids
+            except (ExecutionError, KeyError):
+                return ()
     for condition in (lambda q: len(q.program) >= min_steps and any(s.family == "relate" for s in q.program),
                       lambda q: len(q.program) >= min_steps, lambda q: True):
         chosen = [question for question in ordered if condition(question)]
-        if chosen:
-            return chosen[index % len(chosen)]
-    raise AssertionError("unreachable")
+        frame = pd.DataFrame({"question_id": [q.question_id for q in chosen], "image_id": [q.image_id for q in chosen],
+                              "families": [",".join(dict.fromkeys(s.family for s in q.program)) for q in chosen]})
+        gallery = pick_gallery(frame, index + 1, visible=visible if objects else None, objects=objects)
+        if len(gallery):
+            return questions[gallery["question_id"].iloc[min(index, len(gallery) - 1)]]
+    raise ValueError("no question has its objects visible")
 
 
 def program_table(question) -> pd.DataFrame:
@@ -683,6 +701,129 @@ def accuracy_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     if "grounding" in frame:
         table["grounding"] = grouped["grounding"].mean()
     return table.sort_values("questions", ascending=False).reset_index()
+
+
+# --------------------------------------------------------------------------------------- galleries
+
+
+def answering_family(families: str) -> str:
+    """The family that gives a program its answer: the last one it uses ("select,relate,query" -> "query")."""
+    used = [family for family in str(families).split(",") if family]
+    return used[-1] if used else ""
+
+
+def explanation_objects(data_dir: str | os.PathLike, split: str) -> dict[str, tuple[str, ...]]:
+    """question id -> the scene-graph object ids its raw explanation refers to (``(obj:ID)``), in order."""
+    from rexlib.grounding import OBJECT, GroundingError, tokenize_raw
+
+    path = Path(data_dir) / f"processed_explanation_{split}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (is '{split}' a built split of {data_dir}?)")
+    found = {}
+    for question_id, explanation in json.loads(path.read_text(encoding="utf-8")).items():
+        try:
+            tokens = tokenize_raw(_first(explanation))
+        except GroundingError:
+            tokens = []
+        found[question_id] = tuple(dict.fromkeys(i for kind, value in tokens if kind == OBJECT for i in value))
+    return found
+
+
+class ObjectVisibility:
+    """Whether objects show in their picture: ``visible(image_id, object_ids) -> bool``.
+
+    For the embedded world (a folder with `world.json`) the world's renderer draws each picture's
+    object mask and an object counts as visible when at least `threshold` of its silhouette shows it
+    (or what it wears or holds). For real GQA there is no mask: an object counts as visible when the
+    scene graph has it with a box of at least `min_side` pixels each way. A folder without scene
+    graphs gives nothing to check against: every object counts as visible there.
+    """
+
+    def __init__(self, world_dir: str | os.PathLike, threshold: float = 0.6, min_side: int = 8):
+        self.world_dir = Path(world_dir)
+        self.threshold, self.min_side = threshold, min_side
+        self.rendered = (self.world_dir / "world.json").is_file()
+        self._scenes: dict | None = None
+        self._shares: dict[str, dict[str, float]] = {}
+
+    def scenes(self) -> dict:
+        if self._scenes is None:
+            self._scenes = {}
+            for path in sorted((self.world_dir / "sceneGraphs").glob("*_sceneGraphs.json")):
+                self._scenes.update(json.loads(path.read_text(encoding="utf-8")))
+        return self._scenes
+
+    def shares(self, image_id: str) -> dict[str, float]:
+        """object id -> the share of it that shows (1.0 or 0.0 without a mask)."""
+        if image_id not in self._shares:
+            scene = self.scenes().get(image_id, {"objects": {}})
+            if self.rendered:
+                from rexlib.world.render import visibility
+
+                self._shares[image_id] = {object_id: dressed for object_id, (_own, dressed)
+                                          in visibility(scene).items()} if scene["objects"] else {}
+            else:
+                self._shares[image_id] = {object_id: float(min(obj["w"], obj["h"]) >= self.min_side)
+                                          for object_id, obj in scene["objects"].items()}
+        return self._shares[image_id]
+
+    def __call__(self, image_id: str, object_ids: Iterable[str]) -> bool:
+        """True when the question refers to at least one object and every one of them shows."""
+        object_ids = tuple(object_ids)
+        if not self.scenes():
+            return bool(object_ids)
+        shares = self.shares(image_id)
+        return bool(object_ids) and all(shares.get(object_id, 0.0) >= self.threshold for object_id in object_ids)
+
+
+def pick_gallery(frame: pd.DataFrame, count: int, *, visible=None, objects=None, mix_correct: bool = False,
+                 seed: int | None = None) -> pd.DataFrame:
+    """Up to `count` rows of `frame` (columns `question_id`, `image_id`, `families`; `correct` for
+    `mix_correct`) for a gallery: each from another image, and from another answering family as long
+    as there are families left, in the frame's order (shuffled first when `seed` is given).
+
+    visible: `visible(image_id, object_ids) -> bool` (an `ObjectVisibility`) with `objects`
+    (question id -> object ids, a mapping or a function): only rows whose explanation objects show.
+    mix_correct: alternate right and wrong answers (right, wrong, right, ...) while both last.
+    """
+    if count <= 0 or frame.empty:
+        return frame.head(0)
+    order = list(range(len(frame)))
+    if seed is not None:
+        order = [int(k) for k in np.random.default_rng(seed).permutation(len(frame))]
+    if mix_correct:
+        correct = frame["correct"].to_numpy(dtype=bool)
+        streams = [[k for k in order if correct[k]], [k for k in order if not correct[k]]]
+    else:
+        streams = [order]
+    look_up = objects.get if isinstance(objects, dict) else objects
+    chosen: list[int] = []
+    images: set = set()
+    families: set = set()
+    shows: dict[int, bool] = {}
+
+    def acceptable(k: int, new_family: bool) -> bool:
+        row = frame.iloc[k]
+        if k in chosen or row["image_id"] in images:
+            return False
+        if new_family and answering_family(row["families"]) in families:
+            return False
+        if visible is not None and k not in shows:
+            shows[k] = visible(row["image_id"], (look_up(row["question_id"]) or ()) if look_up else ())
+        return shows.get(k, True)
+
+    slot = 0
+    while len(chosen) < count:
+        stream_order = [streams[(slot + j) % len(streams)] for j in range(len(streams))]
+        found = next((k for new_family in (True, False) for stream in stream_order for k in stream
+                      if acceptable(k, new_family)), None)
+        if found is None:
+            break
+        chosen.append(found)
+        images.add(frame.iloc[found]["image_id"])
+        families.add(answering_family(frame.iloc[found]["families"]))
+        slot += 1
+    return frame.iloc[chosen]
 
 
 # ------------------------------------------------------------------------------------------ tables

@@ -219,3 +219,20 @@ def test_cli(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().out
     with pytest.raises(ValueError, match="images"):
         build_world(tmp_path / "bad", images=0)
+
+
+def test_object_masks_only_when_asked(tmp_path, tiny_world):
+    """Masks are not written by default; with masks=True each picture gets one, equal to the renderer's."""
+    from rexlib.world.render import object_mask
+
+    out, manifest = tiny_world
+    assert not (out / "masks").exists() and manifest["files"]["masks"] is None
+    masked = tmp_path / "masked"
+    manifest = build_world(masked, seed=0, masks=True, **TINY)
+    assert manifest["files"]["masks"] == "masks/{image_id}.png"
+    scenes = json.loads((masked / "sceneGraphs" / "train_sceneGraphs.json").read_text())
+    image_id, scene = next(iter(scenes.items()))
+    with Image.open(masked / "masks" / f"{image_id}.png") as picture:
+        assert picture.mode == "L" and np.array_equal(np.asarray(picture), object_mask(scene))
+    assert len(list((masked / "masks").glob("*.png"))) == 20
+    assert digests(masked)["images/" + image_id + ".png"] == digests(out)["images/" + image_id + ".png"]

@@ -20,15 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from rexlib.world.detector import FeatureSpace, RegionWriter, detect
 from rexlib.world.ontology import IMAGE_HEIGHT, IMAGE_WIDTH
 from rexlib.world.questions import families, generate_questions
-from rexlib.world.render import render_scene
+from rexlib.world.render import object_mask, render_scene
 from rexlib.world.scenes import generate_scene
 
-FORMAT_VERSION = 1  # bump when a change makes worlds built with the same seed differ
+FORMAT_VERSION = 2  # bump when a change makes worlds built with the same seed differ
 SPLITS = ("train", "val", "testdev")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SCENE_STREAM, QUESTION_STREAM, DETECTOR_STREAM, SPLIT_STREAM = 0, 1, 2, 3
@@ -86,16 +87,19 @@ def question_id_for(index: int, number: int) -> str:
     return f"{index:06d}{number:02d}"
 
 
-def _png_bytes(scene: dict) -> bytes:
+def _png_bytes(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    render_scene(scene).save(buffer, format="PNG", compress_level=1)
+    picture.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
 def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_dim: int = 256,
                 render: bool = True, overwrite: bool = False, progress: bool = True,
-                log: Callable[[str], None] = print) -> dict:
+                log: Callable[[str], None] = print, masks: bool = False) -> dict:
     """Write the synthetic world to ``out_dir`` and return its manifest (``world.json``).
+
+    ``masks`` also writes each picture's object mask, ``masks/{image_id}.png`` (8-bit grey: 0 for
+    background, k + 1 where the picture shows the k-th object of the image's scene graph).
 
     An identical world already there (same parameters) is left alone; a different one is an error
     unless ``overwrite``.
@@ -107,7 +111,7 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
     out = Path(out_dir)
     parameters = {
         "format_version": FORMAT_VERSION, "images": images, "seed": seed, "feature_dim": feature_dim,
-        "render": render, "image_size": [IMAGE_WIDTH, IMAGE_HEIGHT], "splits": dict(zip(SPLITS, SPLIT_FRACTIONS)),
+        "render": render, "masks": masks, "image_size": [IMAGE_WIDTH, IMAGE_HEIGHT], "splits": dict(zip(SPLITS, SPLIT_FRACTIONS)),
     }
     manifest_path = out / "world.json"
     if manifest_path.exists():
@@ -121,11 +125,14 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
                 "pass --overwrite (overwrite=True) to replace it")
         manifest_path.unlink()  # from here on the directory is not a complete world
         shutil.rmtree(out / "images", ignore_errors=True)
+        shutil.rmtree(out / "masks", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "questions").mkdir(exist_ok=True)
     (out / "sceneGraphs").mkdir(exist_ok=True)
     if render:
         (out / "images").mkdir(exist_ok=True)
+    if masks:
+        (out / "masks").mkdir(exist_ok=True)
 
     split_of = assign_splits(images, seed)
     question_writers = {s: JsonObjectWriter(out / "questions" / f"{s}_balanced_questions.json") for s in SPLITS}
@@ -154,10 +161,12 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
                     counts[split][record["answer"]] += 1
             counts[split].update(images=1, objects=len(scene["objects"]), questions=len(questions),
                                  relations=sum(len(o["relations"]) for o in scene["objects"].values()))
-            boxes, features = detect(scene, np.random.default_rng([seed, index, DETECTOR_STREAM]), space)
+            boxes, features, _confidences = detect(scene, np.random.default_rng([seed, index, DETECTOR_STREAM]), space)
             region_writer.add(image_id, boxes, features, (scene["width"], scene["height"]))
             if render:
-                write_bytes_atomically(out / "images" / f"{image_id}.png", _png_bytes(scene))
+                write_bytes_atomically(out / "images" / f"{image_id}.png", _png_bytes(render_scene(scene)))
+            if masks:
+                write_bytes_atomically(out / "masks" / f"{image_id}.png", _png_bytes(Image.fromarray(object_mask(scene))))
     except BaseException:
         for writer in (*question_writers.values(), *scene_writers.values()):
             writer.abort()
@@ -186,6 +195,7 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
             "scene_graphs": {s: f"sceneGraphs/{s}_sceneGraphs.json" for s in SPLITS},
             "regions": "regions.h5",
             "images": "images/{image_id}.png" if render else None,
+            "masks": "masks/{image_id}.png" if masks else None,
         },
     }
     write_bytes_atomically(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))

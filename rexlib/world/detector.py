@@ -5,6 +5,7 @@ cover two objects at once, some only part of one, and some lie on background. Th
 what the object is and looks like, which is why a model can read "white cup" off them. This module
 imitates both properties: each object has a fixed random embedding (its name plus its attributes,
 seeded by the world seed), and each region's feature is the embedding of what it covers plus noise.
+Rows are sorted by a simulated confidence, as the detector's files are.
 """
 
 from __future__ import annotations
@@ -49,49 +50,58 @@ def _clip(box: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.array([x1, y1, max(x2, x1 + 2), max(y2, y1 + 2)], dtype=np.float32)
 
 
-def detect(scene: dict, rng: np.random.Generator, space: FeatureSpace) -> tuple[np.ndarray, np.ndarray]:
-    """36 boxes (x1, y1, x2, y2 pixels, float32) and their features (float16) for one scene."""
+def detect(scene: dict, rng: np.random.Generator, space: FeatureSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """36 boxes (x1, y1, x2, y2 pixels, float32), their features (float16) and confidences (float32).
+
+    Rows come sorted by confidence, most confident first, as a real detector's file lists them: a
+    clean detection of a whole object scores highest (a small object a little lower), boxes over two
+    objects, over part of one, or loose duplicates score in the middle, background boxes lowest.
+    """
     width, height = scene["width"], scene["height"]
     objects = list(scene["objects"].values())
     truth = np.array([[o["x"], o["y"], o["x"] + o["w"], o["y"] + o["h"]] for o in objects], dtype=np.float32)
     features = [space.object_feature(o) for o in objects]
     boxes_out: list[np.ndarray] = []
     features_out: list[np.ndarray] = []
+    scores_out: list[float] = []
 
-    def emit(box: np.ndarray, feature: np.ndarray, noise: float) -> None:
+    def emit(box: np.ndarray, feature: np.ndarray, noise: float, confidence: tuple[float, float]) -> None:
         boxes_out.append(_clip(box, width, height))
         features_out.append(feature + noise * rng.standard_normal(space.dimension).astype(np.float32))
+        scores_out.append(float(rng.uniform(*confidence)))
 
     def jitter(box: np.ndarray, amount: float) -> np.ndarray:
         size = np.array([box[2] - box[0], box[3] - box[1]] * 2, dtype=np.float32)
         return box + amount * size * rng.uniform(-1, 1, 4).astype(np.float32)
 
     for box, feature in zip(truth, features):  # one good detection per object
-        emit(jitter(box, 0.08), feature, 0.3)
+        small = min(1.0, float(np.sqrt((box[2] - box[0]) * (box[3] - box[1]))) / 60)
+        emit(jitter(box, 0.08), feature, 0.3, (0.55 + 0.3 * small, 0.7 + 0.29 * small))
     count = len(objects)
     for _ in range(min(3, count // 3)):  # a box over two objects
         first, second = rng.choice(count, 2, replace=False)
         union = np.concatenate([np.minimum(truth[first][:2], truth[second][:2]),
                                 np.maximum(truth[first][2:], truth[second][2:])])
-        emit(jitter(union, 0.05), 0.5 * (features[first] + features[second]), 0.5)
+        emit(jitter(union, 0.05), 0.5 * (features[first] + features[second]), 0.5, (0.3, 0.7))
     for _ in range(min(3, count // 2)):  # a box over part of an object
         index = int(rng.integers(count))
         x1, y1, x2, y2 = truth[index]
         part = (np.array([x1, y1, (x1 + x2) / 2, y2]) if rng.random() < 0.5
                 else np.array([x1, y1, x2, (y1 + y2) / 2]))
-        emit(jitter(part.astype(np.float32), 0.05), 0.7 * features[index], 0.5)
+        emit(jitter(part.astype(np.float32), 0.05), 0.7 * features[index], 0.5, (0.25, 0.65))
     while len(boxes_out) < 28 and count:  # looser second detections, as NMS leaves them
         index = int(rng.integers(count))
-        emit(jitter(truth[index], 0.2), features[index], 0.6)
+        emit(jitter(truth[index], 0.2), features[index], 0.6, (0.2, 0.6))
     background = space.vector("background") + 0.5 * space.vector(scene.get("location", "room"))
     while len(boxes_out) < REGIONS_PER_IMAGE:  # background distractors
         w, h = rng.uniform(30, width / 2), rng.uniform(20, height / 2)
         x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
-        emit(np.array([x, y, x + w, y + h], dtype=np.float32), background, 0.8)
-    order = rng.permutation(REGIONS_PER_IMAGE)
+        emit(np.array([x, y, x + w, y + h], dtype=np.float32), background, 0.8, (0.02, 0.3))
+    scores = np.array(scores_out, dtype=np.float32)
+    order = np.argsort(-scores, kind="stable")
     boxes = np.stack(boxes_out)[order].astype(np.float32)
     region_features = np.stack(features_out)[order].astype(np.float16)
-    return boxes, region_features  # (36, 4), (36, D)
+    return boxes, region_features, scores[order]  # (36, 4), (36, D), (36,)
 
 
 class RegionWriter:

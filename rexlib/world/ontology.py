@@ -29,31 +29,106 @@ KINDS: dict[str, tuple[str, ...]] = {
 KIND_OF_NAME: dict[str, str] = {name: kind for kind, names in KINDS.items() for name in names}
 OBJECT_NAMES: tuple[str, ...] = tuple(KIND_OF_NAME)
 
+# The animals that come indoors (a kitchen has no horse in it), and the furniture that stands outdoors.
+INDOOR_ANIMALS = ("dog", "cat")
+OUTDOOR_FURNITURE = ("bench", "table")
 # Furniture that things can be put on, and furniture (or vehicles) people can sit on or ride.
 SURFACES = ("table", "desk", "shelf", "bench")
 SEATS = ("chair", "couch", "bench", "bed")
 RIDEABLE = ("bicycle", "motorcycle", "horse")
-# Where a garment sits on its wearer, as fractions of the wearer's box (x, y, w, h).
-GARMENT_PLACEMENT: dict[str, tuple[float, float, float, float]] = {
-    "hat": (0.25, 0.0, 0.5, 0.16),
-    "helmet": (0.22, 0.0, 0.56, 0.18),
-    "scarf": (0.25, 0.18, 0.5, 0.1),
-    "shirt": (0.1, 0.22, 0.8, 0.33),
-    "jacket": (0.05, 0.2, 0.9, 0.4),
-    "dress": (0.1, 0.22, 0.8, 0.55),
-}
+# Where a sitter's (or rider's) bottom rests, as a fraction of the seat's box height from its top:
+# the renderer draws the seat's cushion (a bicycle's saddle, a horse's back) at that height.
+SEAT_LEVEL: dict[str, float] = {"chair": 0.45, "couch": 0.4, "bench": 0.0, "bed": 0.35,
+                                "bicycle": 0.1, "motorcycle": 0.15, "horse": 0.3}
+# Garments in the order they are put on (drawn): a jacket over a shirt, a hat last.
+GARMENT_LAYER: dict[str, int] = {"dress": 0, "shirt": 1, "jacket": 2, "scarf": 3, "hat": 4, "helmet": 4}
+# Garments that take the same place on a body: a person wears at most one of each group.
+GARMENT_SLOTS: tuple[tuple[str, ...], ...] = (("shirt", "jacket", "dress"), ("hat", "helmet"), ("scarf",))
+# A thing resting on a surface is at most this fraction of the surface's width and height.
+SUPPORTED_MAX_FRACTION = (0.45, 0.9)
+# A thing in a hand is at most this fraction of the holder's width and height.
+HELD_MAX_FRACTION = (0.55, 0.3)
 
-# Typical box size in pixels (width, height) at the scale of the default 480x360 image.
+# Typical box size in pixels (width, height) of an object at depth scale 1 in the 480x360 image.
 BASE_SIZE: dict[str, tuple[int, int]] = {
-    "person": (60, 150), "animal": (90, 70), "furniture": (120, 80), "food": (34, 28),
-    "vehicle": (150, 80), "clothing": (40, 40), "kitchenware": (26, 32), "plant": (80, 130),
+    "person": (60, 150), "animal": (90, 70), "furniture": (120, 80), "food": (30, 24),
+    "vehicle": (160, 80), "clothing": (40, 40), "kitchenware": (24, 30), "plant": (80, 130),
 }
 NAME_SIZE: dict[str, tuple[int, int]] = {
-    "child": (40, 95), "boy": (45, 110), "girl": (45, 110), "elephant": (150, 120), "horse": (120, 100),
-    "bird": (30, 24), "cat": (55, 40), "lamp": (40, 110), "shelf": (130, 50), "bed": (170, 80),
-    "bus": (200, 110), "bicycle": (90, 60), "motorcycle": (100, 65), "flower": (30, 50), "bush": (90, 60),
-    "fork": (10, 36), "knife": (10, 36), "bottle": (18, 44), "pizza": (50, 24), "cake": (44, 34),
+    "child": (40, 95), "boy": (45, 110), "girl": (45, 110),
+    "dog": (70, 52), "cat": (50, 36), "horse": (130, 110), "cow": (130, 95), "sheep": (80, 58),
+    "bird": (28, 22), "elephant": (170, 140),
+    "table": (130, 75), "desk": (120, 78), "chair": (60, 90), "couch": (150, 78), "bench": (130, 55),
+    "shelf": (110, 120), "lamp": (40, 120), "bed": (170, 75),
+    "car": (160, 72), "bus": (220, 115), "truck": (190, 100), "bicycle": (90, 60), "motorcycle": (100, 65),
+    "boat": (150, 70), "tree": (100, 170), "flower": (26, 48), "bush": (90, 60),
+    "cup": (20, 26), "plate": (44, 14), "bowl": (34, 20), "bottle": (14, 44), "vase": (22, 40), "pot": (36, 30),
+    "fork": (6, 32), "knife": (6, 34),
+    "pizza": (48, 18), "apple": (20, 20), "banana": (30, 16), "salad": (36, 24), "cake": (40, 32),
+    "donut": (24, 20), "sandwich": (36, 22), "broccoli": (24, 30), "carrot": (32, 12),
 }
+# A lamp put on a table or a desk is a table lamp: this fraction of a floor lamp.
+TABLE_LAMP_SCALE = 0.45
+
+
+def person_parts(x: float, y: float, w: float, h: float, sitting: bool) -> dict[str, tuple[float, float, float, float]]:
+    """A person's body parts as boxes (x1, y1, x2, y2) inside their box, standing or sitting.
+
+    The renderer draws these shapes, and the scene generator puts garments on them and things in
+    the hand (the "hand" box is a point: a held thing hangs from it), so both agree on where a
+    person's head and hand are.
+    """
+    if sitting:  # torso upright, thighs forward (to the right), shins hidden by the seat
+        head = min(0.5 * w, 0.3 * h)
+        torso = (x + 0.1 * w, y + head, x + 0.6 * w, y + 0.8 * h)
+        return {"head": (x + 0.35 * w - head / 2, y, x + 0.35 * w + head / 2, y + head), "torso": torso,
+                "arm": (x + 0.6 * w, y + head + 2, x + 0.75 * w, y + 0.6 * h),
+                "forearm": (x + 0.6 * w, y + 0.5 * h, x + 0.95 * w, y + 0.6 * h),
+                "legs": (x + 0.1 * w, y + 0.8 * h, x + w, y + h), "hand": (x + 0.95 * w, y + 0.55 * h) * 2}
+    head = min(0.5 * w, 0.2 * h)
+    return {"head": (x + (w - head) / 2, y, x + (w + head) / 2, y + head),
+            "torso": (x + 0.18 * w, y + head, x + 0.82 * w, y + 0.58 * h),
+            "arm": (x, y + head + 2, x + 0.18 * w, y + 0.55 * h),
+            "arm2": (x + 0.82 * w, y + head + 2, x + w, y + 0.55 * h),
+            "legs": (x + 0.2 * w, y + 0.58 * h, x + 0.8 * w, y + h), "hand": (x + w, y + 0.55 * h) * 2}
+
+
+def garment_box(name: str, parts: dict) -> tuple[float, float, float, float]:
+    """Where a garment sits on a body (x1, y1, x2, y2), from the body's parts."""
+    hx1, hy1, hx2, _hy2 = parts["head"]
+    tx1, ty1, tx2, ty2 = parts["torso"]
+    size = hx2 - hx1
+    if name in ("hat", "helmet"):
+        return hx1 - 0.1 * size, hy1, hx2 + 0.1 * size, hy1 + (0.45 if name == "hat" else 0.55) * size
+    if name == "scarf":  # round the neck, mostly above the shirt
+        return tx1 + 0.1 * (tx2 - tx1), ty1 - 0.25 * size, tx2 - 0.1 * (tx2 - tx1), ty1 + 0.1 * size
+    if name == "shirt":
+        return tx1, ty1, tx2, ty2
+    if name == "jacket":
+        arms = [parts[key] for key in ("arm", "arm2") if key in parts]
+        return min([tx1] + [a[0] for a in arms]), ty1, max([tx2] + [a[2] for a in arms]), ty2
+    legs = parts["legs"]  # dress: the torso and the top of the legs
+    return tx1 - 0.05 * (tx2 - tx1), ty1, tx2 + 0.05 * (tx2 - tx1), legs[1] + 0.45 * (legs[3] - legs[1])
+
+
+# The relation that puts one object in another's keeping, and which end is kept: the thing on a
+# table, the person on a seat, the garment on a person. The keeper is drawn first, then what it keeps.
+SUPPORT_RELATIONS: dict[str, str] = {"on": "subject", "sitting on": "subject", "riding": "subject",
+                                     "wearing": "object", "holding": "object", "eating": "object"}
+
+
+def support_parents(objects: dict) -> dict[str, str]:
+    """object id -> the id of the object that keeps it (by :data:`SUPPORT_RELATIONS`); roots are absent."""
+    parents: dict[str, str] = {}
+    for subject_id, obj in objects.items():
+        for edge in obj["relations"]:
+            kept = SUPPORT_RELATIONS.get(edge["name"])
+            if kept == "subject":
+                parents.setdefault(subject_id, edge["object"])
+            elif kept == "object":
+                parents.setdefault(edge["object"], subject_id)
+    return parents
+
 
 IRREGULAR_PLURALS: dict[str, str] = {
     "man": "men", "woman": "women", "child": "children", "sheep": "sheep", "knife": "knives",
@@ -171,7 +246,7 @@ def categories_for(name: str) -> tuple[AttributeCategory, ...]:
 
 # --- relations -----------------------------------------------------------------------------------
 
-# Spatial relations are derived from box geometry (scenes.derive_spatial_relations); each has the
+# Spatial relations are derived from box geometry (scenes.spatial_relations); each has the
 # relation its reverse direction is stored under (None when GQA keeps only one direction).
 SPATIAL_RELATIONS: dict[str, str | None] = {
     "to the left of": "to the right of",
@@ -197,7 +272,7 @@ class SemanticRelation:
 SEMANTIC_RELATIONS: dict[str, SemanticRelation] = {
     relation.name: relation
     for relation in (
-        SemanticRelation("wearing", ("person",), tuple(GARMENT_PLACEMENT)),
+        SemanticRelation("wearing", ("person",), tuple(GARMENT_LAYER)),
         SemanticRelation("holding", ("person",), ("kitchenware", "food")),
         SemanticRelation("sitting on", ("person", "cat", "dog"), SEATS),
         SemanticRelation("eating", ("person", "animal"), ("food",)),

@@ -333,7 +333,8 @@ def verify_relation(view: SceneView) -> Draft | None:
     if want:
         relation = view.pick(holding)
     else:
-        options = [r for pair in RELATION_CHOICES for r in pair if r not in holding]
+        # A spatial "no" only where the opposite holds: a pair the picture leaves undecided is not asked about.
+        options = [r for pair in RELATION_CHOICES for r in pair if r not in holding and r in SEMANTIC_RELATIONS]
         relation = view.pick([r for pair in RELATION_CHOICES if set(pair) & set(holding) for r in pair if r not in holding]
                              or options)
     side = "o" if view.coin() else "s"
