@@ -134,6 +134,13 @@ def _types(types) -> dict:
     return {key: types.get(key) for key in ("structural", "semantic", "detailed")}
 
 
+def _local_group(raw) -> str:
+    """GQA's ``groups.local`` of a question record ("" when absent): GQA-OOD splits head / tail by it."""
+    groups = raw.get("groups") if isinstance(raw, dict) else None
+    local = groups.get("local") if isinstance(groups, dict) else None
+    return str(local) if local else ""
+
+
 def _normalise(answer) -> str:
     return str(answer).strip().lower() if answer is not None else ""
 
@@ -142,7 +149,7 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
     """Process questions into records; never raises for one bad question.
 
     Returns ``{"executed": [...], "skipped": [...]}``. An executed record is a tuple
-    ``(index, question id, image row, question, answer, types, families, None (reserved), raw
+    ``(index, question id, image row, question, answer, types, families, local group, raw
     explanation, tokens, grounding record, derived answer, agrees)``; operations are counted per chunk; a skipped one is ``(index, question id, file,
     step, kind, reason)``.
     """
@@ -186,7 +193,7 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
         operations.update(step.operation for step in question.program)
         executed.append((
             index, question_id, row, question.question, question.answer, _types(question.types),
-            _families(question.program), None, execution.explanation, grounded.tokens, grounded.record(),
+            _families(question.program), _local_group(question.raw), execution.explanation, grounded.tokens, grounded.record(),
             derived, _normalise(derived) == _normalise(question.answer),
         ))
     return {"executed": executed, "skipped": skipped, "operations": operations}
@@ -473,7 +480,7 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
         write_json(out_dir / f"converted_explanation_{split}.json", {r[1]: " ".join(r[9]) for r in rows})
         write_json(out_dir / f"grounding_{split}.json", {r[1]: r[10] for r in rows})
         arrays = encode_split(
-            [Row(r[1], r[2], r[3], r[4], r[9], r[5], r[6]) for r in rows], vocabularies,
+            [Row(r[1], r[2], r[3], r[4], r[9], r[5], r[6], r[7] or "") for r in rows], vocabularies,
             max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH)
         write_split(out_dir / f"{split}.h5", arrays)
         report = split_report(split, records, rows, vocabularies, max_explanation_length=max_explanation_length,

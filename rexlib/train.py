@@ -29,7 +29,13 @@ from tqdm.auto import tqdm
 from rexlib.data import REXDataset, collate, load_dataset_info, load_vocab, split_types, stratified_subset
 from rexlib.model import REX, REXConfig, batch_accuracies, compute_losses, vocab_overrides
 
-TRAIN_MODES = {"multitask": "multitask", "explanation": "explanation", "vqa-finetune": "vqa"}  # -> loss mode
+# mode -> loss mode. Transfer (`vqa-finetune` on a `--fraction` of the questions) trains the paper's whole
+# multi-task loss (answer + explanation + gate) on the subset; `answer-only` is the diagnostic without
+# explanations.
+TRAIN_MODES = {"multitask": "multitask", "explanation": "explanation", "vqa-finetune": "multitask",
+               "answer-only": "vqa"}
+AUTO_BEST_METRIC = {"multitask": "val_loss", "explanation": "token_accuracy", "vqa-finetune": "answer_accuracy",
+                    "answer-only": "answer_accuracy"}
 BEST_METRICS = {"val_loss": min, "token_accuracy": max, "answer_accuracy": max}
 METRIC_COLUMNS = ("step", "epoch", "split", "loss", "explanation_loss", "answer_loss", "gate_loss",
                   "token_accuracy", "answer_accuracy", "lr", "samples_per_second")
@@ -58,8 +64,11 @@ class TrainConfig:
     grad_clip: float = 1.0                     # max gradient norm
     schedule: str = "linear"                   # after warmup: linear | cosine | constant
     warmup_fraction: float = 0.05              # share of all steps spent warming up
-    alpha: float = 1.0                         # answer-loss weight
+    alpha: float = 1.0                         # explanation-loss weight (total = answer + alpha expl. + beta gate)
     beta: float = 1.0                          # structure-gate loss weight
+    box_geometry: bool = True                  # region boxes projected into VisualBERT's visual embedding
+    answer_head: str = "cls"                   # cls (the paper's) | regions (attends over the fused regions)
+    regions: str = "image"                     # training regions: image | none (question-only diagnostic)
     scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word
     dropout: float | None = None               # None: the preset's
     max_steps: int | None = None               # stop (and finish normally) after this many optimiser steps
@@ -190,6 +199,13 @@ def question_tokenizer(pretrained: str | None):
     return BertTokenizerFast.from_pretrained(pretrained, local_files_only=True)
 
 
+def run_tokenizer(model):
+    """The question tokenizer a trained model reads with: its backbone's (`--pretrained`, inherited by
+    `--init-from` runs through the model config), or None for the store's word-level ids."""
+    config = getattr(model, "config", None)
+    return question_tokenizer(getattr(config, "pretrained", None))
+
+
 def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info: dict) -> REXConfig:
     overrides = dict(
         vocab_overrides(vocab),
@@ -202,6 +218,8 @@ def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info:
         alpha=config.alpha,
         beta=config.beta,
         scheduled_sampling=config.scheduled_sampling,
+        box_geometry=config.box_geometry,
+        answer_head=config.answer_head,
     )
     if config.dropout is not None:
         overrides["dropout"] = config.dropout
@@ -288,7 +306,7 @@ def train(config: TrainConfig) -> dict:
     loss_mode = TRAIN_MODES[config.mode]
     best_metric = config.best_metric
     if best_metric == "auto":
-        best_metric = {"multitask": "val_loss", "explanation": "token_accuracy", "vqa": "answer_accuracy"}[loss_mode]
+        best_metric = AUTO_BEST_METRIC[config.mode]
     if best_metric not in BEST_METRICS:
         raise ValueError(f"best_metric must be one of {list(BEST_METRICS)} or auto, got {best_metric!r}")
 
@@ -326,7 +344,8 @@ def train(config: TrainConfig) -> dict:
     train_rows = None
     if config.fraction < 1.0:
         train_rows = stratified_subset(split_types(config.data, config.train_split), config.fraction, config.seed)
-    train_set = REXDataset(config.data, config.train_split, indices=train_rows, tokenizer=tokenizer)
+    train_set = REXDataset(config.data, config.train_split, indices=train_rows, tokenizer=tokenizer,
+                           regions=config.regions)
     if len(train_set) == 0:
         raise ValueError(f"{config.data}/{config.train_split}.h5: no training questions")
     val_set = None
@@ -335,7 +354,8 @@ def train(config: TrainConfig) -> dict:
         if config.val_max_questions is not None:
             with h5py.File(Path(config.data) / f"{config.val_split}.h5", "r") as handle:
                 val_rows = np.arange(min(config.val_max_questions, len(handle["question_ids"])))
-        val_set = REXDataset(config.data, config.val_split, indices=val_rows, tokenizer=tokenizer)
+        val_set = REXDataset(config.data, config.val_split, indices=val_rows, tokenizer=tokenizer,
+                             regions=config.regions)
     sampler = EpochSampler(len(train_set), config.seed, rank, world_size)
     loader_generator = torch.Generator().manual_seed(config.seed)  # keeps the DataLoader off the global RNG
     train_loader = torch.utils.data.DataLoader(

@@ -28,7 +28,11 @@ def test_batch_follows_the_contract(store):
                 "explanation_mask": torch.bool, "gate_targets": torch.float32, "index": torch.long}
     assert {key: value.dtype for key, value in batch.items()} == expected
     assert batch["region_features"].shape == (3, 36, 32) and batch["region_boxes"].shape == (3, 36, 4)
-    assert batch["explanation_tokens"].shape == (3, 13)
+    # Explanation columns stop at the batch's longest explanation (with <end>): length-bucketed steps.
+    with h5py.File(store / "train.h5") as handle:
+        longest = int(handle["explanation_lengths"][[0, 3, 7]].max())
+    assert longest < 13 and batch["explanation_tokens"].shape == (3, longest)
+    assert batch["gate_targets"].shape == (3, longest) and batch["explanation_mask"][:, -1].any()
     assert 0.0 <= batch["region_boxes"].min() and batch["region_boxes"].max() <= 1.0
     assert batch["index"].tolist() == [3, 0, 7]
     with h5py.File(store / "train.h5") as handle:

@@ -26,17 +26,36 @@ class REXOutput:
 
 
 class AnswerHead(nn.Module):
-    """An MLP on the [CLS] state -> answer logits."""
+    """An MLP on the [CLS] state -> answer logits (the paper's head)."""
 
-    def __init__(self, hidden_size: int, inner_size: int, answer_vocab_size: int, dropout: float):
+    def __init__(self, hidden_size: int, inner_size: int, answer_vocab_size: int, dropout: float,
+                 input_size: int | None = None):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Linear(hidden_size, inner_size), nn.GELU(), nn.LayerNorm(inner_size), nn.Dropout(dropout),
+            nn.Linear(input_size or hidden_size, inner_size), nn.GELU(), nn.LayerNorm(inner_size), nn.Dropout(dropout),
             nn.Linear(inner_size, answer_vocab_size),
         )
 
-    def forward(self, cls):
+    def forward(self, cls, regions=None):
         return self.layers(cls)                                                        # (B,A)
+
+
+class RegionReadingAnswerHead(AnswerHead):
+    """[CLS] plus the regions the question points at: attention a_k = softmax(w . tanh(W_r r_k + W_q cls)),
+    then the MLP reads [cls, sum_k a_k r_k, cls * sum_k a_k r_k]. [CLS] alone must squeeze 36 regions
+    into one vector; reading the attended regions directly gives the answer the image's own states."""
+
+    def __init__(self, hidden_size: int, inner_size: int, answer_vocab_size: int, dropout: float):
+        super().__init__(hidden_size, inner_size, answer_vocab_size, dropout, input_size=3 * hidden_size)
+        self.region_projection = nn.Linear(hidden_size, hidden_size)
+        self.question_projection = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.score = nn.Linear(hidden_size, 1)
+
+    def forward(self, cls, regions=None):
+        # cls (B,H), regions (B,K,H)
+        scores = self.score(torch.tanh(self.region_projection(regions) + self.question_projection(cls)[:, None]))
+        attended = (torch.softmax(scores, dim=1) * regions).sum(dim=1)                 # (B,H)
+        return self.layers(torch.cat([cls, attended, cls * attended], dim=-1))         # (B,A)
 
 
 class REX(nn.Module):
@@ -45,14 +64,15 @@ class REX(nn.Module):
         self.config = config
         self.backbone = Backbone(config)
         hidden = self.backbone.hidden_size
-        self.answer_head = AnswerHead(hidden, config.answer_hidden_size, config.answer_vocab_size, config.dropout)
+        head = RegionReadingAnswerHead if config.answer_head == "regions" else AnswerHead
+        self.answer_head = head(hidden, config.answer_hidden_size, config.answer_vocab_size, config.dropout)
         self.decoder = ExplanationDecoder(config, hidden)
 
     def encode(self, batch) -> tuple[DecoderContext, torch.Tensor]:
         """Backbone + answer head: the decoder's context and the answer logits (B,A)."""
         fused = self.backbone(batch["question_tokens"], batch["question_mask"], batch["region_features"],
                               batch["region_boxes"])
-        return self.decoder.prepare(fused.cls, fused.regions), self.answer_head(fused.cls)
+        return self.decoder.prepare(fused.cls, fused.regions), self.answer_head(fused.cls, fused.regions)
 
     def forward(self, batch) -> REXOutput:
         context, answer_logits = self.encode(batch)
@@ -63,7 +83,8 @@ class REX(nn.Module):
 def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "multitask") -> dict[str, torch.Tensor]:
     """`total`, `explanation`, `answer`, `gate` (scalars).
 
-    multitask: explanation + alpha answer + beta gate; explanation: no answer term; vqa: answer only.
+    The paper's total: answer + alpha explanation + beta gate (multitask); explanation: no answer term;
+    vqa: answer only.
     """
     if mode not in LOSS_MODES:
         raise ValueError(f"loss mode must be one of {LOSS_MODES}, got {mode!r}")
@@ -92,9 +113,9 @@ def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "mul
         gate = explanation.new_zeros(())
 
     if mode == "multitask":
-        total = explanation + config.alpha * answer + config.beta * gate
+        total = answer + config.alpha * explanation + config.beta * gate
     elif mode == "explanation":
-        total = explanation + config.beta * gate
+        total = config.alpha * explanation + config.beta * gate
     else:
         total = answer
     return {"total": total, "explanation": explanation, "answer": answer, "gate": gate}
