@@ -56,7 +56,7 @@ class TrainConfig:
     structure_gate: bool = True                # False trains the baseline
     backbone: str = "visualbert"               # visualbert | lxmert
     pretrained: str | None = None              # local Hugging Face directory for the backbone + tokenizer
-    epochs: int = 10                           # passes over the (subset of the) training split
+    epochs: int = 2                            # passes over the (subset of the) training split (the demo recipe)
     seed: int = 0                              # model init, dropout, data order, subset choice
     batch_size: int = 64                       # questions per step (per process under torchrun)
     lr: float | None = None                    # peak Adam learning rate; None: the preset's (DEFAULT_LR)
@@ -74,6 +74,7 @@ class TrainConfig:
     max_steps: int | None = None               # stop (and finish normally) after this many optimiser steps
     stop_after_steps: int | None = None        # simulate a kill: checkpoint and return after this many steps
     checkpoint_every_steps: int = 0            # extra mid-epoch checkpoint_last (0: only at epoch ends)
+    val_every_steps: int = 0                   # extra mid-epoch validation rows in metrics.csv (a budget curve)
     best_metric: str = "auto"                  # val_loss | token_accuracy | answer_accuracy | auto (by mode)
     train_split: str = "train"
     val_split: str = "val"                     # "" skips validation
@@ -535,6 +536,11 @@ def train(config: TrainConfig) -> dict:
                     dist.destroy_process_group()
                 summary.update(stopped_early=True, global_step=global_step)
                 return summary
+            if config.val_every_steps and global_step % config.val_every_steps == 0 and is_main \
+                    and val_loader is not None and step_in_epoch < steps_per_epoch:
+                # Validation draws no random numbers, so these rows leave training (and resuming) unchanged.
+                log.write({"step": global_step, "epoch": epoch, "split": config.val_split,
+                           **validate(model, val_loader, model_config, loss_mode, device)})
             if config.checkpoint_every_steps and global_step % config.checkpoint_every_steps == 0 \
                     and step_in_epoch < steps_per_epoch:
                 if is_main:

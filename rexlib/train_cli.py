@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-structure-gate", action="store_true", help="train the baseline (no structure gate)")
     parser.add_argument("--backbone", default="visualbert", choices=["visualbert", "lxmert"])
     parser.add_argument("--pretrained", default=None, help="local Hugging Face directory (weights + tokenizer)")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=2, help="passes over the training split (default: the demo recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=None,
@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--stop-after-steps", type=int, default=None, help="checkpoint and stop (simulated kill)")
     parser.add_argument("--checkpoint-every-steps", type=int, default=0)
+    parser.add_argument("--val-every-steps", type=int, default=0,
+                        help="also validate every N steps (metrics.csv rows: accuracy against training budget)")
     parser.add_argument("--best-metric", default="auto",
                         choices=["auto", "val_loss", "token_accuracy", "answer_accuracy"])
     parser.add_argument("--val-split", default="val")
@@ -64,6 +66,7 @@ def config_from_args(args: argparse.Namespace):
         dropout=args.dropout, scheduled_sampling=args.scheduled_sampling, resume=args.resume,
         init_from=args.init_from, fraction=args.fraction, max_steps=args.max_steps,
         stop_after_steps=args.stop_after_steps, checkpoint_every_steps=args.checkpoint_every_steps,
+        val_every_steps=args.val_every_steps,
         best_metric=args.best_metric, val_split=args.val_split, val_max_questions=args.val_max_questions,
         num_workers=args.num_workers, device=args.device, log_every=args.log_every, progress=not args.no_progress,
     )

@@ -144,7 +144,7 @@ def test_training_with_a_local_pretrained_backbone(store, tmp_path, monkeypatch)
     assert summary["global_step"] == 1
     # evaluate and submission decode both runs with that tokenizer: the --init-from run has no
     # --pretrained of its own, its model config carries it.
-    import rexlib.evaluate as evaluate
+    from rexlib import evaluate
     from rexlib.submission import predictions_from_run
 
     seen = []

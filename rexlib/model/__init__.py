@@ -11,7 +11,15 @@ from rexlib.model.decoder import (
     StructureGate,
     mix_distributions,
 )
-from rexlib.model.rex import LOSS_MODES, REX, AnswerHead, REXOutput, RegionReadingAnswerHead, batch_accuracies, compute_losses
+from rexlib.model.rex import (
+    LOSS_MODES,
+    REX,
+    AnswerHead,
+    RegionReadingAnswerHead,
+    REXOutput,
+    batch_accuracies,
+    compute_losses,
+)
 
 __all__ = [
     "ANSWER_HEADS",
