@@ -355,7 +355,7 @@ DEFAULT_LOSS_WEIGHT = 1.0  # the train command's default alpha (explanation loss
 # Other train options a notebook may vary, with the flag each becomes when it differs from the default.
 OPTIONAL_TRAIN_SETTINGS = {"box_geometry": (True, "--no-box-geometry"), "answer_head": (None, "--answer-head"),
                            "regions": ("image", "--regions"), "val_every_steps": (0, "--val-every-steps"),
-                           "lr": (None, "--lr")}
+                           "lr": (None, "--lr"), "gamma": (0.0, "--gamma")}
 
 
 def train_arguments(data_dir, run_dir, *, mode: str = "multitask", preset: str = "tiny", epochs: int = 1,
@@ -526,6 +526,8 @@ def run_folder(places: Workspace, *, seed: int = 0, epochs: int = 1, mode: str =
         name += f"-head-{answer_head}"
     if regions != "image":
         name += f"-regions-{regions}"
+    if _other.get("gamma"):
+        name += f"-gamma{_other['gamma']:g}"
     if _other.get("lr") is not None:
         name += f"-lr{_other['lr']:g}"
     if pretrained:

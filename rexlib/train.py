@@ -68,6 +68,8 @@ class TrainConfig:
     beta: float = 1.0                          # structure-gate loss weight
     box_geometry: bool = True                  # region boxes projected into VisualBERT's visual embedding
     answer_head: str = "cls"                   # cls (the paper's) | regions (attends over the fused regions)
+    gamma: float = 0.0                         # answer-attention loss weight (answer_head regions): look where
+                                               # the ground-truth explanation points
     regions: str = "image"                     # training regions: image | none (question-only diagnostic)
     scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word
     dropout: float | None = None               # None: the preset's
@@ -221,6 +223,7 @@ def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info:
         scheduled_sampling=config.scheduled_sampling,
         box_geometry=config.box_geometry,
         answer_head=config.answer_head,
+        gamma=config.gamma,
     )
     if config.dropout is not None:
         overrides["dropout"] = config.dropout
@@ -377,7 +380,7 @@ def train(config: TrainConfig) -> dict:
         init_model, _, init_vocab = load_run(config.init_from, which="best")
         if init_vocab["explanation"] != vocab["explanation"] or init_vocab["answer"] != vocab["answer"]:
             raise ValueError(f"--init-from {config.init_from}: its vocab.json differs from {config.data}/vocab.json")
-        model_config = dataclasses.replace(init_model.config, alpha=config.alpha, beta=config.beta,
+        model_config = dataclasses.replace(init_model.config, alpha=config.alpha, beta=config.beta, gamma=config.gamma,
                                            scheduled_sampling=config.scheduled_sampling)
         if config.dropout is not None:
             model_config.dropout = config.dropout

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the paper's region inputs: features only, no projected box geometry")
     parser.add_argument("--answer-head", default="cls", choices=["cls", "regions"],
                         help="cls: MLP on [CLS] (the paper's); regions: also attends over the fused regions")
+    parser.add_argument("--gamma", type=float, default=0.0,
+                        help="with --answer-head regions: weight of the loss that points the answer head's "
+                             "attention at the regions the ground-truth explanation names")
     parser.add_argument("--regions", default="image", choices=["image", "none"],
                         help="none: train without regions (the question-only diagnostic)")
     parser.add_argument("--scheduled-sampling", type=float, default=0.0,
@@ -63,6 +66,7 @@ def config_from_args(args: argparse.Namespace):
         epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
         warmup_fraction=args.warmup_fraction, grad_clip=args.grad_clip, alpha=args.alpha, beta=args.beta,
         box_geometry=not args.no_box_geometry, answer_head=args.answer_head, regions=args.regions,
+        gamma=args.gamma,
         dropout=args.dropout, scheduled_sampling=args.scheduled_sampling, resume=args.resume,
         init_from=args.init_from, fraction=args.fraction, max_steps=args.max_steps,
         stop_after_steps=args.stop_after_steps, checkpoint_every_steps=args.checkpoint_every_steps,

@@ -193,9 +193,38 @@ def test_geometry_and_region_answer_head_from_scratch(store):
     model = REX(tiny_config(store, answer_head="regions", dropout=0.0)).eval()
     assert model.backbone.model.embeddings.visual_projection.geometry.weight.abs().sum() > 0
     context, logits = model.encode(batch)
-    changed = model.answer_head(context.cls, context.regions + 1.0)
+    changed, attention = model.answer_head(context.cls, context.regions + 1.0)
     assert not torch.allclose(logits, changed)
+    assert attention.shape == (4, 36) and torch.allclose(attention.sum(dim=1), torch.ones(4))
     paper = REXConfig.preset("paper")
     assert not paper.box_geometry and paper.answer_head == "cls" and paper.hidden_size == 768
     with pytest.raises(ValueError, match="answer_head"):
         tiny_config(store, answer_head="pooled")
+
+
+def test_answer_attention_loss_points_at_the_explained_regions(store):
+    """gamma > 0: the region-reading head's attention is trained towards the explanation's #k regions
+    (the tiny store's explanations name one region, or none for "there is no lamp"); a few steps move the
+    attention there."""
+    from rexlib.model.rex import explained_regions
+
+    config = tiny_config(store, answer_head="regions", gamma=1.0, dropout=0.0)
+    batch = REXDataset(store, "train").batch(range(16))
+    named = explained_regions(batch["explanation_tokens"], config.region_token_ids)
+    named_rows = named.sum(dim=1) > 0
+    assert named.shape == (16, 36) and named.sum(dim=1).max() == 1 and named_rows.sum() >= 8
+    torch.manual_seed(0)
+    model = REX(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        losses = compute_losses(model(batch), batch, config)
+        first = losses["answer_attention"].item() if first is None else first
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+    assert losses["answer_attention"].item() < 0.5 * first
+    on_target = (model(batch).answer_attention * named).sum(dim=1)[named_rows]
+    assert on_target.mean().item() > 0.5
+    # Off (gamma 0) it is not computed and adds nothing.
+    assert compute_losses(model(batch), batch, dataclasses.replace(config, gamma=0.0))["answer_attention"].item() == 0.0

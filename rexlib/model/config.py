@@ -55,9 +55,11 @@ class REXConfig:
     attention_dropout: float = 0.0             # backbone attention probabilities (a costly mask on CPU)
     structure_gate: bool = True                # REX; False = the baseline (p = p_vocab)
     scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word in training
-    # loss weights, the paper's: total = answer + alpha * explanation + beta * gate
+    # loss weights, the paper's: total = answer + alpha * explanation + beta * gate (+ gamma * answer attention)
     alpha: float = 1.0                         # explanation NLL
     beta: float = 1.0                          # structure-gate BCE
+    gamma: float = 0.0                         # answer_head="regions" only: NLL of its attention on the regions
+                                               # the ground-truth explanation points at (#k tokens); 0 = off
 
     @classmethod
     def preset(cls, name: str, **overrides) -> REXConfig:
