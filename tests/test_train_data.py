@@ -111,3 +111,22 @@ def test_errors_name_the_file_and_question(store, tmp_path):
     (broken / "dataset.json").write_text(json.dumps(dict(info, regions="missing.h5")))
     with pytest.raises(StoreError, match="missing.h5"):
         REXDataset(broken, "val")
+
+
+def test_length_buckets_keep_every_sample_and_shorten_batches():
+    """A bucketed epoch is still a permutation of the share, fixed by (seed, epoch), different across
+    epochs; its batches' longest explanations are shorter than plain shuffling's; resuming skips samples."""
+    lengths = np.random.default_rng(0).integers(2, 14, 1000)
+    plain = EpochSampler(1000, seed=4)
+    bucketed = EpochSampler(1000, seed=4, lengths=lengths, batch_size=16, pool_batches=10)
+    order = bucketed.order()
+    assert sorted(order) == list(range(1000)) and order == bucketed.order()
+    bucketed.set_epoch(1)
+    assert bucketed.order() != order and sorted(bucketed.order()) == list(range(1000))
+
+    def mean_longest(indices):
+        return np.mean([lengths[indices[i : i + 16]].max() for i in range(0, len(indices), 16)])
+
+    assert mean_longest(order) < mean_longest(plain.order()) - 3
+    bucketed.set_epoch(1, skip=32)
+    assert list(bucketed) == bucketed.order()[32:] and len(bucketed) == 1000 - 32
