@@ -353,7 +353,7 @@ def _train_options() -> set[str]:
 
 DEFAULT_LOSS_WEIGHT = 1.0  # the train command's default alpha (explanation loss) and beta (structure-gate loss)
 # Other train options a notebook may vary, with the flag each becomes when it differs from the default.
-OPTIONAL_TRAIN_SETTINGS = {"box_geometry": (True, "--no-box-geometry"), "answer_head": (None, "--answer-head"),
+OPTIONAL_TRAIN_SETTINGS = {"box_geometry": (True, "--no-box-geometry"), "answer_head": ("regions", "--answer-head"),
                            "regions": ("image", "--regions"), "val_every_steps": (0, "--val-every-steps"),
                            "lr": (None, "--lr"), "gamma": (0.0, "--gamma")}
 
@@ -403,7 +403,7 @@ def run_name(mode: str = "multitask", structure_gate: bool = True, alpha: float 
     The same training always gets the same name, so a sweep point equal to REX reuses REX's run.
     """
     name = {"multitask": "rex" if structure_gate else "baseline", "explanation": "explanation-only",
-            "vqa-finetune": "answer-only"}[mode]
+            "vqa-finetune": "finetune", "answer-only": "answer-only"}[mode]
     if mode != "multitask" and not structure_gate:
         name += "-nogate"
     if alpha is not None and alpha != DEFAULT_LOSS_WEIGHT:
@@ -516,13 +516,13 @@ def metrics_row(metrics: dict) -> dict:
 def run_folder(places: Workspace, *, seed: int = 0, epochs: int = 1, mode: str = "multitask",
                structure_gate: bool = True, alpha: float | None = None, beta: float | None = None,
                fraction: float | None = None, pretrained: bool = False, box_geometry: bool = True,
-               answer_head: str | None = None, regions: str = "image", **_other) -> Path:
+               answer_head: str = "regions", regions: str = "image", **_other) -> Path:
     """The run folder for these settings:
     `{size}-{run_name}[-nogeometry][-head-X][-regions-none][-from-explanation][-f0.1]-e{epochs}-seed{seed}`."""
     name = run_name(mode, structure_gate, alpha, beta)
     if not box_geometry:
         name += "-nogeometry"
-    if answer_head:
+    if answer_head != "regions":
         name += f"-head-{answer_head}"
     if regions != "image":
         name += f"-regions-{regions}"

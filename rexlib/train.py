@@ -67,7 +67,8 @@ class TrainConfig:
     alpha: float = 1.0                         # explanation-loss weight (total = answer + alpha expl. + beta gate)
     beta: float = 1.0                          # structure-gate loss weight
     box_geometry: bool = True                  # region boxes projected into VisualBERT's visual embedding
-    answer_head: str = "cls"                   # cls (the paper's) | regions (attends over the fused regions)
+    answer_head: str = "regions"               # regions (attends over the fused regions; +3.5 accuracy after one
+                                               # demo epoch) | cls (the paper's: [CLS] only)
     gamma: float = 0.0                         # answer-attention loss weight (answer_head regions): look where
                                                # the ground-truth explanation points
     regions: str = "image"                     # training regions: image | none (question-only diagnostic)

@@ -30,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=None)
     parser.add_argument("--no-box-geometry", action="store_true",
                         help="the paper's region inputs: features only, no projected box geometry")
-    parser.add_argument("--answer-head", default="cls", choices=["cls", "regions"],
-                        help="cls: MLP on [CLS] (the paper's); regions: also attends over the fused regions")
+    parser.add_argument("--answer-head", default="regions", choices=["cls", "regions"],
+                        help="regions (default): [CLS] plus a question-conditioned attention over the fused "
+                             "regions; cls: MLP on [CLS] only (the paper's)")
     parser.add_argument("--gamma", type=float, default=0.0,
                         help="with --answer-head regions: weight of the loss that points the answer head's "
                              "attention at the regions the ground-truth explanation names")

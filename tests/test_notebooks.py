@@ -184,7 +184,7 @@ def test_tiny_run_03_ablations(tiny_outputs):
         _png(tiny_outputs, figure)
     reading = _table(tiny_outputs, "03_reading_the_image")
     assert {"question-only REX (no regions)", "REX, oracle regions", "REX, regions swapped",
-            "REX, paper's inputs (no box geometry)", "REX, answer head reads the regions"} <= set(reading["model"])
+            "REX, paper's inputs (no box geometry)", "REX, the paper's [CLS] answer head"} <= set(reading["model"])
     assert {"samples", "answer_accuracy"} <= set(_table(tiny_outputs, "03_budget_curve").columns)
 
 
