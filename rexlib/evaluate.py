@@ -473,21 +473,23 @@ def evaluate_run(
     include_meteor: bool = True,
     include_spice: bool = True,
     progress: bool = True,
-    regions: str = "image",
+    regions: str | None = None,
 ) -> dict:
     """Decode ``split`` with the run's checkpoint, score it, and write both files into ``run_dir``.
 
     Writes ``predictions_{split}.json`` (question id -> {"explanation", "answer", "answer_gt",
     "explanation_gt"}) and ``metrics_{split}.json``; returns the metrics. The questions are read with
     the run's own tokenizer (``rexlib.train.run_tokenizer``) and ids with the run's vocab.json. With
-    ``regions`` other than ``image`` the files are ``predictions_{split}-regions-{regions}.json`` /
-    ``metrics_{split}-regions-{regions}.json``.
+    ``regions`` other than the run's own (``image``, or ``none`` for a question-only run; the default)
+    the files are ``predictions_{split}-regions-{regions}.json`` / ``metrics_{split}-regions-{regions}.json``.
     """
     from rexlib.train import load_run, run_tokenizer
 
     run_dir = Path(run_dir)
     model, config, vocab = load_run(run_dir, which=which)
     data_dir = resolve_data_dir(run_dir, data_dir, config)
+    trained_with = _config_value(config, "regions") or "image"
+    regions = regions or trained_with
     predictions = decode_split(
         model, data_dir, split, vocab=vocab, tokenizer=run_tokenizer(model), beam_size=beam_size,
         batch_size=batch_size, progress=progress, regions=regions,
@@ -502,13 +504,14 @@ def evaluate_run(
         include_meteor=include_meteor,
         include_spice=include_spice,
     )
-    metrics["decoding"] = {"beam_size": beam_size, "checkpoint": which, "data_dir": str(data_dir), "regions": regions}
+    metrics["decoding"] = {"beam_size": beam_size, "checkpoint": which, "data_dir": str(data_dir), "regions": regions,
+                           "trained_regions": trained_with}
     truth = load_split_truth(data_dir, split)
     references = _explanation_references(data_dir, split)
     for question_id, prediction in predictions.items():
         prediction["answer_gt"] = truth.answers[question_id]
         prediction["explanation_gt"] = references[question_id][0]
-    suffix = split if regions == "image" else f"{split}-regions-{regions}"
+    suffix = split if regions == trained_with else f"{split}-regions-{regions}"
     write_json_atomic(run_dir / f"predictions_{suffix}.json", predictions)
     write_json_atomic(run_dir / f"metrics_{suffix}.json", metrics)
     return metrics
@@ -534,9 +537,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ood-dir", default=None, help="folder with GQA-OOD question-id files")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the java start)")
     parser.add_argument("--no-spice", action="store_true", help="skip SPICE even when its jars are present")
-    parser.add_argument("--regions", choices=("image", "none", "swapped"), default="image",
+    parser.add_argument("--regions", choices=("image", "none", "swapped"), default=None,
                         help="none: zero regions; swapped: every image's regions replaced by another image's "
-                             "(diagnostics: does the answer read the image?)")
+                             "(diagnostics: does the answer read the image?); default: what the run trained on")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -555,6 +558,7 @@ def run(args: argparse.Namespace) -> int:
         regions=args.regions,
     )
     print(format_table(metrics))
-    suffix = args.split if args.regions == "image" else f"{args.split}-regions-{args.regions}"
+    decoding = metrics["decoding"]
+    suffix = args.split if decoding["regions"] == decoding["trained_regions"] else f"{args.split}-regions-{decoding['regions']}"
     print(f"wrote {Path(args.run) / f'predictions_{suffix}.json'} and metrics_{suffix}.json")
     return 0

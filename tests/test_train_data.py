@@ -130,3 +130,21 @@ def test_length_buckets_keep_every_sample_and_shorten_batches():
     assert mean_longest(order) < mean_longest(plain.order()) - 3
     bucketed.set_epoch(1, skip=32)
     assert list(bucketed) == bucketed.order()[32:] and len(bucketed) == 1000 - 32
+
+
+def test_region_sources_for_the_diagnostics(store):
+    """`none` zeroes every region; `swapped` gives each question another image's regions (never its own),
+    keeping the question, its answer and its explanation."""
+    own = REXDataset(store, "train")
+    swapped = REXDataset(store, "train", regions="swapped")
+    empty = REXDataset(store, "train", regions="none")
+    rows = list(range(20))
+    batch, other, blank = own.batch(rows), swapped.batch(rows), empty.batch(rows)
+    assert (swapped.arrays["image_index"] != own.arrays["image_index"]).all()
+    assert sorted(set(swapped.arrays["image_index"])) == sorted(set(own.arrays["image_index"]))
+    assert not torch.equal(batch["region_features"], other["region_features"])
+    assert torch.equal(batch["question_tokens"], other["question_tokens"])
+    assert torch.equal(batch["explanation_tokens"], other["explanation_tokens"])
+    assert blank["region_features"].abs().sum() == 0 and blank["region_boxes"].abs().sum() == 0
+    with pytest.raises(ValueError, match="regions"):
+        REXDataset(store, "train", regions="shuffled")
