@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gamma", type=float, default=0.0,
                         help="with --answer-head regions: weight of the loss that points the answer head's "
                              "attention at the regions the ground-truth explanation names")
-    parser.add_argument("--no-length-buckets", action="store_true",
-                        help="plain shuffled batches (default: batches of similar explanation lengths)")
+    parser.add_argument("--length-buckets", action="store_true",
+                        help="batches of similar explanation lengths: fewer decoder steps (1.48x samples/s on the "
+                             "demo world) but batches of one question type each, which slows answer learning")
     parser.add_argument("--regions", default="image", choices=["image", "none"],
                         help="none: train without regions (the question-only diagnostic)")
     parser.add_argument("--scheduled-sampling", type=float, default=0.0,
@@ -69,7 +70,7 @@ def config_from_args(args: argparse.Namespace):
         epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
         warmup_fraction=args.warmup_fraction, grad_clip=args.grad_clip, alpha=args.alpha, beta=args.beta,
         box_geometry=not args.no_box_geometry, answer_head=args.answer_head, regions=args.regions,
-        gamma=args.gamma, length_buckets=not args.no_length_buckets,
+        gamma=args.gamma, length_buckets=args.length_buckets,
         dropout=args.dropout, scheduled_sampling=args.scheduled_sampling, resume=args.resume,
         init_from=args.init_from, fraction=args.fraction, max_steps=args.max_steps,
         stop_after_steps=args.stop_after_steps, checkpoint_every_steps=args.checkpoint_every_steps,
