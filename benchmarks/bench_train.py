@@ -1,10 +1,14 @@
-"""Training, data-loading and decoding speed of the tiny preset on CPU.
+"""Training, data-loading and decoding speed of the default recipe (what `make demo` trains) on CPU,
+and the time the default recipe takes to reach an answer-accuracy target.
 
     python benchmarks/bench_train.py [--data DIR] [--batch-size 64] [--steps 20]
+    python benchmarks/bench_train.py --data outputs/datasets/gqa-rex-demo --to-target 80 --epochs 2
 
 Without --data it builds a fixture store (tests/store_fixture.py) in a temporary directory. REX and the
 baseline are timed in alternating rounds in the same process, so the gate overhead ratio is not skewed
-by whatever else the machine is doing; the median round counts.
+by whatever else the machine is doing; the median round counts. `--to-target A` then trains the default
+recipe (`python -m rexlib train` with no other flag, validating every `--val-every` steps) for `--epochs`
+and prints the training time at which validation answer accuracy first reached A %, or the best reached.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from rexlib.data import REXDataset, collate, load_vocab
+from rexlib.data import REXDataset, collate, load_dataset_info, load_vocab
 from rexlib.decode import beam_search, greedy
-from rexlib.model import REX, REXConfig, compute_losses, vocab_overrides
+from rexlib.model import REX, compute_losses
+from rexlib.train import TrainConfig, build_model_config, train
 
 
 def training_round(model, optimizer, batches) -> float:
@@ -49,6 +54,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10, help="training steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating REX / baseline rounds")
     parser.add_argument("--decode-questions", type=int, default=256)
+    parser.add_argument("--to-target", type=float, default=None,
+                        help="also train the default recipe and report the time to this val accuracy (%%)")
+    parser.add_argument("--epochs", type=int, default=None, help="with --to-target: epochs (default: the recipe's)")
+    parser.add_argument("--val-every", type=int, default=50, help="with --to-target: validation every N steps")
     args = parser.parse_args()
 
     if args.data is None:
@@ -72,10 +81,11 @@ def main() -> int:
     # -- training: REX and the baseline, alternating rounds on the same batches
     batches = [train_set.batch(range(i * args.batch_size, (i + 1) * args.batch_size)) for i in range(args.steps)]
     models = {}
+    recipe = TrainConfig(data=str(data), out="")  # the defaults: what `python -m rexlib train` trains
     for name, gate in (("REX", True), ("baseline", False)):
         torch.manual_seed(0)
-        config = REXConfig.preset("tiny", **{**vocab_overrides(vocab), "region_feature_dim": train_set.feature_dim,
-                                             "structure_gate": gate})
+        config = build_model_config(TrainConfig(data=str(data), out="", structure_gate=gate), vocab,
+                                    train_set.feature_dim, load_dataset_info(data))
         model = REX(config)
         models[name] = (model, torch.optim.Adam(model.parameters(), lr=5e-4))
         training_round(*models[name], batches[:2])  # warm-up
@@ -104,7 +114,36 @@ def main() -> int:
     print(f"data loading samples/s {loading_rate:.0f} = {loading_rate / training['REX']:.0f}x training (target >= 5x)")
     print(f"decoding questions/s  greedy {decoding['greedy']:.0f}   beam 3 {decoding['beam 3']:.0f}")
     print(f"peak resident memory {peak_mib:.0f} MiB")
+    print(f"default recipe: preset {recipe.preset}, {recipe.epochs} epochs, batch {recipe.batch_size}, "
+          f"answer head {recipe.answer_head}, box geometry {recipe.box_geometry}")
+    if args.to_target is not None:
+        time_to_target(data, args.to_target, args.epochs or recipe.epochs, args.val_every)
     return 0
+
+
+def time_to_target(data: Path, target: float, epochs: int, val_every: int) -> None:
+    """Train the default recipe and report when validation answer accuracy first reached `target` %."""
+    import csv
+
+    out = Path(tempfile.mkdtemp(prefix="bench_train_run_"))
+    summary = train(TrainConfig(data=str(data), out=str(out), epochs=epochs, val_every_steps=val_every,
+                                progress=False))
+    train_rates, elapsed, best = [], 0.0, (0.0, 0)
+    with (out / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if row["split"] == "train":
+            train_rates.append(float(row["samples_per_second"]))
+            continue
+        accuracy, step = 100 * float(row["answer_accuracy"]), int(row["step"])
+        rate = statistics.mean(train_rates) if train_rates else summary["train_samples_per_second"]
+        elapsed = step * TrainConfig(data="", out="").batch_size / rate
+        best = max(best, (accuracy, step))
+        if accuracy >= target:
+            print(f"time to {target:g}% val accuracy: {elapsed:.0f} s of training (step {step}, {accuracy:.1f}%)")
+            return
+    print(f"{target:g}% val accuracy not reached in {epochs} epochs ({elapsed:.0f} s of training); best "
+          f"{best[0]:.1f}% at step {best[1]}; {summary['train_samples_per_second']:.0f} samples/s")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from hashlib import sha1
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,10 +66,10 @@ from rexlib.vocab import Vocabularies, build_vocabularies
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
-PARTIAL_VERSION = 3  # bump when the partial record layout changes, so old partials are not reused
+PARTIAL_VERSION = 4  # bump when the partial record layout changes, so old partials are not reused
 CATEGORY_TABLE_FILE = "attribute_category_counts.json"  # the mined table, beside the partial files
 
-# How a question's answer was decided (executed record field 7).
+# How a question's answer was decided (Executed.decision).
 AGREE, UNDECIDED, DISAGREE = "agree", "undecided", "disagree"
 
 # Kinds of skipped questions in the report.
@@ -146,6 +147,43 @@ def _types(types) -> dict:
     return {key: types.get(key) for key in ("structural", "semantic", "detailed")}
 
 
+def local_group_of(raw) -> str:
+    """GQA's ``groups.local`` of a question record ("" when absent): GQA-OOD splits head / tail by it."""
+    groups = raw.get("groups") if isinstance(raw, dict) else None
+    local = groups.get("local") if isinstance(groups, dict) else None
+    return str(local) if local else ""
+
+
+class Executed(NamedTuple):
+    """One explained question, as stage 1 hands it to stage 2 (a tuple: cheap to pickle by the million)."""
+
+    index: int  # position in the question file: records are put back in file order
+    question_id: str
+    image_row: int  # row in regions.h5
+    question: str
+    answer: str | None  # GQA's answer
+    types: dict
+    families: str  # "select,relate,query"
+    decision: str  # AGREE | UNDECIDED | DISAGREE: how the explained answer was decided
+    local_group: str  # GQA's groups.local ("" when absent)
+    raw_explanation: str
+    tokens: tuple[str, ...]  # converted explanation
+    grounding: dict  # the grounding record of grounding_{split}.json
+    derived_answer: str | None  # what the scene graph alone derives (None when it cannot decide)
+    agrees: bool
+
+
+class Skipped(NamedTuple):
+    """One question left out, with the reason the report names."""
+
+    index: int
+    question_id: str
+    file: str
+    step: int | None
+    kind: str  # SKIP_PARSE | SKIP_SCENE | SKIP_REGIONS | SKIP_EXECUTION | SKIP_GROUNDING
+    reason: str
+
+
 def _normalise(answer) -> str:
     return str(answer).strip().lower() if answer is not None else ""
 
@@ -153,56 +191,53 @@ def _normalise(answer) -> str:
 def process_items(data: SplitInput, items: Sequence) -> dict:
     """Process questions into records; never raises for one bad question.
 
-    Returns ``{"executed": [...], "skipped": [...]}``. An executed record is a tuple
-    ``(index, question id, image row, question, answer, types, families, decision (agree | undecided |
-    disagree), raw explanation, tokens, grounding record, derived answer (None when undecided),
-    agrees)``; operations are counted per chunk; a skipped one is ``(index, question id, file, step,
-    kind, reason)``.
+    Returns ``{"executed": [Executed, ...], "skipped": [Skipped, ...], "operations": Counter}``
+    (operations are counted per chunk).
     """
     executed, skipped, operations = [], [], Counter()
     file, regions_row = data.question_file, data.regions.row
     for index, question_id, raw in items:
         image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
         if image_id is None:
-            skipped.append((index, question_id, file, None, SKIP_PARSE, "record is not an object"))
+            skipped.append(Skipped(index, question_id, file, None, SKIP_PARSE, "record is not an object"))
             continue
         scene = _scene(data, image_id)
         if isinstance(scene, str):
-            skipped.append((index, question_id, file, None, SKIP_SCENE, scene))
+            skipped.append(Skipped(index, question_id, file, None, SKIP_SCENE, scene))
             continue
         row = regions_row.get(image_id)
         if row is None:
-            skipped.append((index, question_id, file, None, SKIP_REGIONS,
+            skipped.append(Skipped(index, question_id, file, None, SKIP_REGIONS,
                             f"image {image_id} is not in {data.regions.path}"))
             continue
         try:
             question = gqa.parse_question(question_id, raw, file=file, scene_graphs={image_id: scene})
         except gqa.GQAError as error:
-            skipped.append((index, question_id, file, error.step, SKIP_PARSE, error.reason))
+            skipped.append(Skipped(index, question_id, file, error.step, SKIP_PARSE, error.reason))
             continue
         try:
             execution = data.executor(question, scene)
         except data.execution_error as error:
-            skipped.append((index, question_id, file, getattr(error, "step", None), SKIP_EXECUTION,
+            skipped.append(Skipped(index, question_id, file, getattr(error, "step", None), SKIP_EXECUTION,
                             str(getattr(error, "reason", None) or error)))
             continue
         except Exception as error:  # noqa: BLE001 - a bug on one question must not stop the build
-            skipped.append((index, question_id, file, getattr(error, "step", None), SKIP_EXECUTION,
+            skipped.append(Skipped(index, question_id, file, getattr(error, "step", None), SKIP_EXECUTION,
                             f"executor raised {type(error).__name__}: {error}"))
             continue
         try:
             grounded = ground(execution.explanation, _image_grounding(data, scene, row), image_id=image_id)
         except GroundingError as error:
-            skipped.append((index, question_id, file, None, SKIP_GROUNDING, str(error)))
+            skipped.append(Skipped(index, question_id, file, None, SKIP_GROUNDING, str(error)))
             continue
         derived = getattr(execution, "derived_answer", execution.answer)
         agrees = derived is not None and _normalise(derived) == _normalise(question.answer)
         decision = AGREE if agrees else UNDECIDED if derived is None else DISAGREE
         operations.update(step.operation for step in question.program)
-        executed.append((
+        executed.append(Executed(
             index, question_id, row, question.question, question.answer, _types(question.types),
-            _families(question.program), decision, execution.explanation, grounded.tokens, grounded.record(),
-            derived, agrees,
+            _families(question.program), decision, local_group_of(question.raw), execution.explanation,
+            grounded.tokens, grounded.record(), derived, agrees,
         ))
     return {"executed": executed, "skipped": skipped, "operations": operations}
 
@@ -398,8 +433,8 @@ def load_partials(partial_dirs: Sequence[Path]) -> dict:
             executed.extend(chunk["executed"])
             skipped.extend(chunk["skipped"])
             operations.update(chunk["operations"])
-    executed.sort(key=lambda record: record[0])
-    skipped.sort(key=lambda record: record[0])
+    executed.sort(key=lambda record: record.index)
+    skipped.sort(key=lambda record: record.index)
     return {"executed": executed, "skipped": skipped, "questions": questions,
             "operations": dict(sorted(operations.items()))}
 
@@ -422,17 +457,17 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
                  encoded: str | None = None) -> dict:
     """The build report of one split: counts, every skip with its reason, agreement per family, statistics."""
     executed = records["executed"]
-    lengths = [len(record[9]) for record in kept]
-    grounded = [sum(token.startswith("#") for token in record[9]) for record in kept]
-    grid = [sum(token.startswith("@") for token in record[9]) for record in kept]
-    bounds = [record[10]["upper_bound"] for record in kept if record[10]["objects"]]
+    lengths = [len(record.tokens) for record in kept]
+    grounded = [sum(token.startswith("#") for token in record.tokens) for record in kept]
+    grid = [sum(token.startswith("@") for token in record.tokens) for record in kept]
+    bounds = [record.grounding["upper_bound"] for record in kept if record.grounding["objects"]]
     by_family: dict[str, Counter] = {}
     for record in executed:
-        for family in record[6].split(","):
-            by_family.setdefault(family, Counter())[record[7] or (AGREE if record[12] else DISAGREE)] += 1
-    skip_kinds = Counter(record[4] for record in records["skipped"])
-    skip_reasons = Counter(record[5] for record in records["skipped"])
-    decisions = Counter(record[7] or (AGREE if record[12] else DISAGREE) for record in executed)
+        for family in record.families.split(","):
+            by_family.setdefault(family, Counter())[record.decision] += 1
+    skip_kinds = Counter(record.kind for record in records["skipped"])
+    skip_reasons = Counter(record.reason for record in records["skipped"])
+    decisions = Counter(record.decision for record in executed)
     well_formed = records["questions"] - sum(skip_kinds[kind] for kind in _INPUT_SKIPS)
     report = {
         "split": split,
@@ -476,8 +511,9 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
             for _index, question_id, file, step, kind, reason in records["skipped"]
         ],
         "disagreements": [
-            {"question_id": record[1], "answer": record[4], "derived_answer": record[11], "families": record[6]}
-            for record in executed if (record[7] or (AGREE if record[12] else DISAGREE)) == DISAGREE
+            {"question_id": record.question_id, "answer": record.answer, "derived_answer": record.derived_answer,
+             "families": record.families}
+            for record in executed if record.decision == DISAGREE
         ],
     }
     return report
@@ -488,8 +524,8 @@ def _vocabularies(out_dir: Path, kept: dict, vocab_file, log) -> tuple[Vocabular
     vocab_path = out_dir / "vocab.json"
     if "train" in kept:
         train = kept["train"]
-        vocabularies = build_vocabularies((r[9] for r in train), (r[4] for r in train if r[4] is not None),
-                                          (r[3] for r in train))
+        vocabularies = build_vocabularies((r.tokens for r in train), (r.answer for r in train if r.answer is not None),
+                                          (r.question for r in train))
         vocabularies.save(vocab_path)
         return vocabularies, "built from train"
     for path, source in ((vocab_file, "--vocab"), (vocab_path, "the existing")):
@@ -515,7 +551,7 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    kept = {split: [r for r in records["executed"] if not (drop_disagreements and r[7] == DISAGREE)]
+    kept = {split: [r for r in records["executed"] if not (drop_disagreements and r.decision == DISAGREE)]
             for split, records in split_records.items()}
     vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log)
 
@@ -532,13 +568,14 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     encoded_splits = []
     for split, records in split_records.items():
         rows = kept[split]
-        write_json(out_dir / f"processed_explanation_{split}.json", {r[1]: r[8] for r in rows})
-        write_json(out_dir / f"converted_explanation_{split}.json", {r[1]: " ".join(r[9]) for r in rows})
-        write_json(out_dir / f"grounding_{split}.json", {r[1]: r[10] for r in rows})
+        write_json(out_dir / f"processed_explanation_{split}.json", {r.question_id: r.raw_explanation for r in rows})
+        write_json(out_dir / f"converted_explanation_{split}.json", {r.question_id: " ".join(r.tokens) for r in rows})
+        write_json(out_dir / f"grounding_{split}.json", {r.question_id: r.grounding for r in rows})
         encoded = None
         if vocabularies is not None:
             arrays = encode_split(
-                [Row(r[1], r[2], r[3], r[4], r[9], r[5], r[6]) for r in rows], vocabularies,
+                [Row(r.question_id, r.image_row, r.question, r.answer, r.tokens, r.types, r.families, r.local_group)
+                 for r in rows], vocabularies,
                 max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH)
             write_split(out_dir / f"{split}.h5", arrays)
             encoded_splits.append(split)

@@ -20,7 +20,11 @@ SPLIT_ARRAYS = (
     "image_index", "questions", "question_lengths", "answers", "explanations", "explanation_lengths",
     "gate_targets",
 )
-TYPE_ARRAYS = ("types_structural", "types_semantic", "types_detailed", "families")
+TYPE_ARRAYS = ("types_structural", "types_semantic", "types_detailed", "families", "groups_local")
+# What a question sees as its regions: its own image's (training and evaluation), none (question-only:
+# every feature and box zero), or another image's (every image's regions swapped for the next image's):
+# the diagnostics that tell whether answers come from the image.
+REGION_SOURCES = ("image", "none", "swapped")
 
 
 class StoreError(ValueError):
@@ -68,10 +72,14 @@ class REXDataset(torch.utils.data.Dataset):
     """The questions of one split (optionally a subset `indices` of its rows) with their regions.
 
     `tokenizer`: a BERT tokenizer (pretrained backbones); questions are then re-tokenised from their text
-    instead of using the store's word-level ids.
+    instead of using the store's word-level ids. `regions`: one of REGION_SOURCES.
     """
 
-    def __init__(self, data_dir, split: str, indices=None, tokenizer=None, max_preload_bytes: int = 2 << 30):
+    def __init__(self, data_dir, split: str, indices=None, tokenizer=None, max_preload_bytes: int = 2 << 30,
+                 regions: str = "image"):
+        if regions not in REGION_SOURCES:
+            raise ValueError(f"regions must be one of {REGION_SOURCES}, got {regions!r}")
+        self.region_source = regions
         self.data_dir = Path(data_dir)
         self.split = split
         self.info = load_dataset_info(data_dir)
@@ -108,6 +116,8 @@ class REXDataset(torch.utils.data.Dataset):
             if bad.any():
                 raise StoreError(f"{self.split_path}: question {self.question_ids[np.argmax(bad)]}: image_index "
                                  f"{int(self.arrays['image_index'][np.argmax(bad)])} >= {image_count} rows of regions.h5")
+            if regions == "swapped":
+                self._swap_images(image_count)
             images, self.image_rows = np.unique(self.arrays["image_index"], return_inverse=True)
             self.images = images
             needed = len(images) * self.num_regions * self.feature_dim * 2
@@ -116,6 +126,16 @@ class REXDataset(torch.utils.data.Dataset):
                 # h5py fancy indexing wants increasing indices: `images` is sorted and unique.
                 self.features = handle["features"][images] if len(images) else np.zeros((0, self.num_regions, self.feature_dim), np.float16)
                 self.boxes = self._normalise(handle["boxes"][images], handle["sizes"][images]) if len(images) else np.zeros((0, self.num_regions, 4), np.float32)
+
+    def _swap_images(self, image_count: int) -> None:
+        """Point every question at the regions of the next image its split uses (a derangement whenever the
+        split has two images or more): the question stays, the picture is another one."""
+        used = np.unique(self.arrays["image_index"])
+        if len(used) < 2 and image_count > 1:
+            used = np.array([used[0], (used[0] + 1) % image_count]) if len(used) else used
+        following = dict(zip(used.tolist(), np.roll(used, -1).tolist()))
+        self.arrays["image_index"] = np.array([following[int(row)] for row in self.arrays["image_index"]],
+                                              dtype=self.arrays["image_index"].dtype)
 
     def _check_rows(self) -> None:
         """Reject rows that would silently train on garbage, naming the question."""
@@ -151,6 +171,10 @@ class REXDataset(torch.utils.data.Dataset):
 
     def _region_rows(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features (n,36,D) float32 and normalised boxes (n,36,4) for dataset positions."""
+        if self.region_source == "none":
+            count = len(positions)
+            return (np.zeros((count, self.num_regions, self.feature_dim), np.float32),
+                    np.zeros((count, self.num_regions, 4), np.float32))
         if self.preloaded:
             image_rows = self.image_rows[positions]
             return self.features[image_rows].astype(np.float32), self.boxes[image_rows]
@@ -174,7 +198,10 @@ class REXDataset(torch.utils.data.Dataset):
         # Trim question columns that are padding in every row of this batch: shorter backbone sequences.
         width = max(int(arrays["question_lengths"].max(initial=1)), 1)
         questions = torch.from_numpy(arrays["questions"][:, :width].astype(np.int64))
-        explanation_tokens = torch.from_numpy(arrays["explanations"].astype(np.int64))
+        # Likewise explanation columns past the batch's longest explanation (with <end>): the decoder runs
+        # one step per column, and explanations average 7 tokens of the 13 columns.
+        explanation_width = max(int(arrays["explanation_lengths"].max(initial=1)), 1)
+        explanation_tokens = torch.from_numpy(arrays["explanations"][:, :explanation_width].astype(np.int64))
         steps = torch.arange(explanation_tokens.shape[1])
         return {
             "question_tokens": questions,
@@ -184,7 +211,7 @@ class REXDataset(torch.utils.data.Dataset):
             "answers": torch.from_numpy(arrays["answers"].astype(np.int64)),
             "explanation_tokens": explanation_tokens,
             "explanation_mask": steps[None, :] < torch.from_numpy(arrays["explanation_lengths"].astype(np.int64))[:, None],
-            "gate_targets": torch.from_numpy(arrays["gate_targets"].astype(np.float32)),
+            "gate_targets": torch.from_numpy(arrays["gate_targets"][:, :explanation_width].astype(np.float32)),
             "index": torch.from_numpy(self.rows[positions]),
         }
 
@@ -202,12 +229,17 @@ def collate(items) -> dict[str, torch.Tensor]:
         return items
     if not items:
         raise ValueError("collate: empty batch")
-    # Single items carry their own question width; pad to the longest (then trim as `batch` does).
-    width = max(max(int(item["question_mask"].sum()) for item in items), 1)
+    # Single items carry their own question and explanation widths; pad to the longest (then trim as
+    # `batch` does).
+    widths = {"question": max(max(int(item["question_mask"].sum()) for item in items), 1),
+              "explanation": max(max(int(item["explanation_mask"].sum()) for item in items), 1)}
     batch = {}
     for key in items[0]:
         values = [item[key] for item in items]
-        if key in ("question_tokens", "question_mask"):
+        kind = {"question_tokens": "question", "question_mask": "question", "explanation_tokens": "explanation",
+                "explanation_mask": "explanation", "gate_targets": "explanation"}.get(key)
+        if kind is not None:
+            width = widths[kind]
             values = [torch.nn.functional.pad(value[:width], (0, width - min(len(value), width))) for value in values]
         batch[key] = torch.stack(values)
     return batch

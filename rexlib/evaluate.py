@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ class SplitTruth:
     answers: dict[str, str | None]  # None: the answer is not in the answer vocabulary
     types: dict[str, dict[str, str]]
     families: dict[str, str]
+    local_groups: dict[str, str] = field(default_factory=dict)  # GQA `groups.local` ("" unknown)
 
 
 def load_split_truth(data_dir: str | Path, split: str) -> SplitTruth:
@@ -110,6 +111,7 @@ def load_split_truth(data_dir: str | Path, split: str) -> SplitTruth:
             if f"types_{kind}" in store
         }
         families = _strings(store["families"]) if "families" in store else [""] * len(question_ids)
+        local_groups = _strings(store["groups_local"]) if "groups_local" in store else [""] * len(question_ids)
     answers: dict[str, str | None] = {}
     for question_id, answer_id in zip(question_ids, answer_ids):
         if answer_id >= len(answer_vocabulary):
@@ -124,6 +126,7 @@ def load_split_truth(data_dir: str | Path, split: str) -> SplitTruth:
             qid: {kind: values[row] for kind, values in kinds.items()} for row, qid in enumerate(question_ids)
         },
         families=dict(zip(question_ids, families)),
+        local_groups=dict(zip(question_ids, local_groups)),
     )
 
 
@@ -183,6 +186,15 @@ def _check_predictions(predictions: dict[str, dict]) -> None:
     for question_id, prediction in predictions.items():
         if not isinstance(prediction, dict) or not {"explanation", "answer"} <= set(prediction):
             raise ValueError(f"question {question_id}: a prediction needs 'explanation' and 'answer'")
+
+
+def ood_groups(truth: SplitTruth, question_ids) -> dict[str, str]:
+    """question id -> its GQA-OOD group: GQA's ``groups.local`` (GQA-OOD's own unit), or for a store
+    written without it, ``types.detailed`` (coarser: every balanced yes/no group then falls in the tail)."""
+    return {
+        question_id: truth.local_groups.get(question_id) or truth.types[question_id].get("detailed", "")
+        for question_id in question_ids
+    }
 
 
 def compute_metrics(
@@ -275,8 +287,9 @@ def compute_metrics(
         {question_id: truth.families[question_id] for question_id in predictions},
     )
     folders = [folder for folder in (ood_dir, data_dir / "ood", data_dir) if folder is not None]
-    groups = {question_id: truth.types[question_id].get("detailed", "") for question_id in predictions}
-    splits, source = ood_question_ids(split, answer_truth, groups, folders, alpha)
+    has_local = all(truth.local_groups.get(question_id) for question_id in predictions)
+    splits, source = ood_question_ids(split, answer_truth, ood_groups(truth, predictions), folders, alpha,
+                                      "groups.local" if has_local else "groups.local, else types.detailed")
     ood = {"source": source, **ood_accuracy(correctness(answers, answer_truth), splits)}
 
     # beyond the paper: are the statements true of the scene graph, and do they imply the answer?
@@ -381,6 +394,7 @@ def decode_split(
     batch_size: int = 64,
     max_length: int | None = None,
     progress: bool = True,
+    regions: str = "image",
 ) -> dict[str, dict]:
     """Run ``model`` over every question of ``split``: question id -> {"explanation", "answer"}.
 
@@ -392,6 +406,8 @@ def decode_split(
             dataset's ``vocab.json``. Token and answer ids are read back through it.
         tokenizer: the BERT tokenizer of a pretrained backbone (``rexlib.train.question_tokenizer``).
         max_length: explanation words before ``<end>``; default the model's, else ``dataset.json``'s.
+        regions: ``image`` (each question's own), ``none`` or ``swapped`` (``rexlib.data.REGION_SOURCES``:
+            the diagnostics of whether answers read the image).
     """
     import torch
     from torch.utils.data import DataLoader
@@ -411,7 +427,7 @@ def decode_split(
         max_length = read_json(data_dir / "dataset.json").get("max_explanation_length", 12)
     with h5py.File(data_dir / f"{split}.h5", "r") as store:
         question_ids = _strings(store["question_ids"])
-    dataset = REXDataset(data_dir, split, tokenizer=tokenizer)
+    dataset = REXDataset(data_dir, split, tokenizer=tokenizer, regions=regions)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     device = next(model.parameters()).device
     model.eval()
@@ -465,19 +481,26 @@ def evaluate_run(
     include_meteor: bool = True,
     include_spice: bool = True,
     progress: bool = True,
+    regions: str | None = None,
 ) -> dict:
     """Decode ``split`` with the run's checkpoint, score it, and write both files into ``run_dir``.
 
     Writes ``predictions_{split}.json`` (question id -> {"explanation", "answer", "answer_gt",
-    "explanation_gt"}) and ``metrics_{split}.json``; returns the metrics.
+    "explanation_gt"}) and ``metrics_{split}.json``; returns the metrics. The questions are read with
+    the run's own tokenizer (``rexlib.train.run_tokenizer``) and ids with the run's vocab.json. With
+    ``regions`` other than the run's own (``image``, or ``none`` for a question-only run; the default)
+    the files are ``predictions_{split}-regions-{regions}.json`` / ``metrics_{split}-regions-{regions}.json``.
     """
-    from rexlib.train import load_run
+    from rexlib.train import load_run, run_tokenizer
 
     run_dir = Path(run_dir)
-    model, config, _vocab = load_run(run_dir, which=which)
+    model, config, vocab = load_run(run_dir, which=which)
     data_dir = resolve_data_dir(run_dir, data_dir, config)
+    trained_with = _config_value(config, "regions") or "image"
+    regions = regions or trained_with
     predictions = decode_split(
-        model, data_dir, split, beam_size=beam_size, batch_size=batch_size, progress=progress
+        model, data_dir, split, vocab=vocab, tokenizer=run_tokenizer(model), beam_size=beam_size,
+        batch_size=batch_size, progress=progress, regions=regions,
     )
     metrics = compute_metrics(
         predictions,
@@ -489,14 +512,16 @@ def evaluate_run(
         include_meteor=include_meteor,
         include_spice=include_spice,
     )
-    metrics["decoding"] = {"beam_size": beam_size, "checkpoint": which, "data_dir": str(data_dir)}
+    metrics["decoding"] = {"beam_size": beam_size, "checkpoint": which, "data_dir": str(data_dir), "regions": regions,
+                           "trained_regions": trained_with}
     truth = load_split_truth(data_dir, split)
     references = _explanation_references(data_dir, split)
     for question_id, prediction in predictions.items():
         prediction["answer_gt"] = truth.answers[question_id]
         prediction["explanation_gt"] = references[question_id][0]
-    write_json_atomic(run_dir / f"predictions_{split}.json", predictions)
-    write_json_atomic(run_dir / f"metrics_{split}.json", metrics)
+    suffix = split if regions == trained_with else f"{split}-regions-{regions}"
+    write_json_atomic(run_dir / f"predictions_{suffix}.json", predictions)
+    write_json_atomic(run_dir / f"metrics_{suffix}.json", metrics)
     return metrics
 
 
@@ -520,6 +545,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ood-dir", default=None, help="folder with GQA-OOD question-id files")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the java start)")
     parser.add_argument("--no-spice", action="store_true", help="skip SPICE even when its jars are present")
+    parser.add_argument("--regions", choices=("image", "none", "swapped"), default=None,
+                        help="none: zero regions; swapped: every image's regions replaced by another image's "
+                             "(diagnostics: does the answer read the image?); default: what the run trained on")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -535,7 +563,10 @@ def run(args: argparse.Namespace) -> int:
         ood_dir=args.ood_dir,
         include_meteor=not args.no_meteor,
         include_spice=not args.no_spice,
+        regions=args.regions,
     )
     print(format_table(metrics))
-    print(f"wrote {Path(args.run) / f'predictions_{args.split}.json'} and metrics_{args.split}.json")
+    decoding = metrics["decoding"]
+    suffix = args.split if decoding["regions"] == decoding["trained_regions"] else f"{args.split}-regions-{decoding['regions']}"
+    print(f"wrote {Path(args.run) / f'predictions_{suffix}.json'} and metrics_{suffix}.json")
     return 0

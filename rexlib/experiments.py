@@ -21,9 +21,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -371,14 +372,18 @@ def _train_options() -> set[str]:
     return {option for action in parser._actions for option in action.option_strings}
 
 
-DEFAULT_LOSS_WEIGHT = 1.0  # the train command's default alpha (answer loss) and beta (structure-gate loss)
+DEFAULT_LOSS_WEIGHT = 1.0  # the train command's default alpha (explanation loss) and beta (structure-gate loss)
+# Other train options a notebook may vary, with the flag each becomes when it differs from the default.
+OPTIONAL_TRAIN_SETTINGS = {"box_geometry": (True, "--no-box-geometry"), "answer_head": ("regions", "--answer-head"),
+                           "regions": ("image", "--regions"), "val_every_steps": (0, "--val-every-steps"),
+                           "lr": (None, "--lr"), "gamma": (0.0, "--gamma")}
 
 
 def train_arguments(data_dir, run_dir, *, mode: str = "multitask", preset: str = "tiny", epochs: int = 1,
                     seed: int = 0, structure_gate: bool = True, alpha: float | None = None,
                     beta: float | None = None, init_from: str | os.PathLike | None = None,
                     fraction: float | None = None, device: str | None = None, max_steps: int | None = None,
-                    batch_size: int | None = None) -> list[str]:
+                    batch_size: int | None = None, **optional) -> list[str]:
     """The command line of `python -m rexlib train` for these settings (defaults left out, so two
     requests for the same training compare equal)."""
     arguments = ["--data", str(data_dir), "--out", str(run_dir), "--mode", mode, "--preset", preset,
@@ -400,6 +405,13 @@ def train_arguments(data_dir, run_dir, *, mode: str = "multitask", preset: str =
         arguments += ["--max-steps", str(max_steps)]
     if batch_size and "--batch-size" in options:
         arguments += ["--batch-size", str(batch_size)]
+    for name, value in optional.items():
+        if name not in OPTIONAL_TRAIN_SETTINGS:
+            raise TypeError(f"train_arguments: unknown setting {name!r}")
+        default, flag = OPTIONAL_TRAIN_SETTINGS[name]
+        if value is None or value == default:
+            continue
+        arguments += [flag] if isinstance(value, bool) else [flag, str(value)]
     if "--no-progress" in options:
         arguments.append("--no-progress")
     return arguments
@@ -412,7 +424,7 @@ def run_name(mode: str = "multitask", structure_gate: bool = True, alpha: float 
     The same training always gets the same name, so a sweep point equal to REX reuses REX's run.
     """
     name = {"multitask": "rex" if structure_gate else "baseline", "explanation": "explanation-only",
-            "vqa-finetune": "answer-only"}[mode]
+            "vqa-finetune": "finetune", "answer-only": "answer-only"}[mode]
     if mode != "multitask" and not structure_gate:
         name += "-nogate"
     if alpha is not None and alpha != DEFAULT_LOSS_WEIGHT:
@@ -450,15 +462,14 @@ def train_runs(data_dir, jobs: Sequence[tuple[str | os.PathLike, dict]], split: 
     the runs notebook 02 trained. With `parallel` > 1, up to that many trainings run at once as
     `python -m rexlib train` processes of one thread each: the tiny model is too small to keep two
     threads busy, so two one-thread processes train about 1.7x as many samples per second on 2 cores.
+    Each run's evaluation (`python -m rexlib evaluate`) follows its training in the same lane.
     """
-    from rexlib.evaluate import evaluate_run
-
     jobs = [(Path(run_dir), settings) for run_dir, settings in jobs]
     requests = [_request(data_dir, run_dir, split, settings) for run_dir, settings in jobs]
     pending, seen = [], set()
     for index, (run_dir, _) in enumerate(jobs):
         if run_dir in seen:  # the same training asked twice (e.g. beta=1 is REX itself): train it once
-            if requests[index] != requests[[j for j, (other, _) in enumerate(jobs) if other == run_dir][0]]:
+            if requests[index] != requests[next(j for j, (other, _) in enumerate(jobs) if other == run_dir)]:
                 raise ValueError(f"{run_dir}: asked for with two different settings")
             continue
         seen.add(run_dir)
@@ -467,27 +478,38 @@ def train_runs(data_dir, jobs: Sequence[tuple[str | os.PathLike, dict]], split: 
     for index in pending:
         _clear(jobs[index][0])
     one_thread_each = parallel > 1 and len(pending) > 1  # a lone run keeps every thread
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if one_thread_each else None
-    running: list[tuple[int, subprocess.Popen]] = []
+    environment = {**os.environ, "TQDM_DISABLE": "1"}  # no progress bars from the evaluations in a notebook
+    if one_thread_each:
+        environment.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
-    def wait_for_one() -> None:
-        index, process = running.pop(0)
-        if process.wait():
-            for _, other in running:
-                other.kill()
-            raise RuntimeError(f"python -m rexlib train {' '.join(requests[index]['train'])} exited with "
-                               f"status {process.returncode}")
+    def commands(index: int) -> list[list[str]]:
+        # Training, then evaluation in the same lane: evaluations also run `parallel` at a time.
+        evaluate = ["--run", str(jobs[index][0]), "--data", str(data_dir), "--split", split]
+        return [[sys.executable, "-m", "rexlib", "train", *requests[index]["train"]],
+                [sys.executable, "-m", "rexlib", "evaluate", *evaluate]]
 
-    for index in pending:
-        if len(running) >= max(parallel, 1):
-            wait_for_one()
-        command = [sys.executable, "-m", "rexlib", "train", *requests[index]["train"]]
-        running.append((index, subprocess.Popen(command, env=environment)))
-    while running:
-        wait_for_one()
-    for index in pending:
-        evaluate_run(jobs[index][0], data_dir, split, progress=False)
-        _write_json(jobs[index][0] / REQUEST_FILE, requests[index])
+    waiting = list(pending)
+    running: list[tuple[int, list[list[str]], subprocess.Popen]] = []  # (job, commands left, process)
+
+    def start(index: int, left: list[list[str]]) -> None:
+        running.append((index, left[1:], subprocess.Popen(left[0], env=environment, stdout=subprocess.DEVNULL)))
+
+    while waiting or running:
+        while waiting and len(running) < max(parallel, 1):
+            index = waiting.pop(0)
+            start(index, commands(index))
+        time.sleep(0.2)
+        for lane in [lane for lane in running if lane[2].poll() is not None]:
+            running.remove(lane)
+            index, left, process = lane
+            if process.returncode:
+                for _, _, other in running:
+                    other.kill()
+                raise RuntimeError(f"{' '.join(process.args[1:])} exited with status {process.returncode}")
+            if left:
+                start(index, left)
+            else:
+                _write_json(jobs[index][0] / REQUEST_FILE, requests[index])
     return [json.loads((run_dir / f"metrics_{split}.json").read_text()) for run_dir, _ in jobs]
 
 
@@ -526,9 +548,21 @@ def metrics_row(metrics: dict) -> dict:
 
 def run_folder(places: Workspace, *, seed: int = 0, epochs: int = 1, mode: str = "multitask",
                structure_gate: bool = True, alpha: float | None = None, beta: float | None = None,
-               fraction: float | None = None, pretrained: bool = False, **_other) -> Path:
-    """The run folder for these settings: `{size}-{run_name}[-from-explanation][-f0.1]-e{epochs}-seed{seed}`."""
+               fraction: float | None = None, pretrained: bool = False, box_geometry: bool = True,
+               answer_head: str = "regions", regions: str = "image", **_other) -> Path:
+    """The run folder for these settings:
+    `{size}-{run_name}[-nogeometry][-head-X][-regions-none][-from-explanation][-f0.1]-e{epochs}-seed{seed}`."""
     name = run_name(mode, structure_gate, alpha, beta)
+    if not box_geometry:
+        name += "-nogeometry"
+    if answer_head != "regions":
+        name += f"-head-{answer_head}"
+    if regions != "image":
+        name += f"-regions-{regions}"
+    if _other.get("gamma"):
+        name += f"-gamma{_other['gamma']:g}"
+    if _other.get("lr") is not None:
+        name += f"-lr{_other['lr']:g}"
     if pretrained:
         name += "-from-explanation"
     if fraction is not None and fraction < 1.0:
@@ -906,3 +940,145 @@ def load_json(path: str | os.PathLike):
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found")
     return json.loads(path.read_text())
+
+
+# ------------------------------------------------------------------------------------- diagnostics
+# Does the answer come from the image? Three references that need no new model code: a lookup table that
+# never sees the image, a store whose regions are a clean encoding of the scene graph (reading the image
+# made trivial, so what remains is reasoning), and evaluation with every image's regions swapped for
+# another image's (`rexlib.evaluate.evaluate_run(..., regions="swapped")`).
+
+
+def question_only_lookup(data_dir, split: str = "val", train_split: str = "train") -> dict:
+    """Accuracy ×100 of answering each `split` question with the most frequent `train_split` answer of the
+    same question text (word ids), else of its `types.detailed`, else the most frequent answer overall."""
+    def read(name: str):
+        with h5py.File(Path(data_dir) / f"{name}.h5", "r") as handle:
+            lengths = handle["question_lengths"][:]
+            questions = [tuple(row[:length]) for row, length in zip(handle["questions"][:], lengths)]
+            return questions, handle["answers"][:], _strings(handle["types_detailed"])
+
+    train_questions, train_answers, train_types = read(train_split)
+    by_text: dict[tuple, Counter] = {}
+    by_type: dict[str, Counter] = {}
+    for question, answer, detailed in zip(train_questions, train_answers, train_types):
+        if answer >= 0:
+            by_text.setdefault(question, Counter())[int(answer)] += 1
+            by_type.setdefault(detailed, Counter())[int(answer)] += 1
+    overall = Counter(int(answer) for answer in train_answers if answer >= 0)
+    questions, answers, types_detailed = read(split)
+    correct, seen_text = 0, 0
+    for question, answer, detailed in zip(questions, answers, types_detailed):
+        counts = by_text.get(question) or by_type.get(detailed) or overall
+        seen_text += question in by_text
+        correct += int(answer >= 0 and counts.most_common(1)[0][0] == answer)
+    return {"accuracy": 100.0 * correct / max(len(questions), 1), "questions": len(questions),
+            "seen_text": 100.0 * seen_text / max(len(questions), 1)}
+
+
+def _box_iou(boxes: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """IoU of every box (n,4) with every other box (m,4), x1,y1,x2,y2 -> (n,m)."""
+    x1 = np.maximum(boxes[:, None, 0], other[None, :, 0])
+    y1 = np.maximum(boxes[:, None, 1], other[None, :, 1])
+    x2 = np.minimum(boxes[:, None, 2], other[None, :, 2])
+    y2 = np.minimum(boxes[:, None, 3], other[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area(boxes)[:, None] + area(other)[None, :] - inter, 1e-9)
+
+
+def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
+    """A copy of the store whose regions carry a clean encoding of the scene graph: each region's feature
+    is the multi-hot of the name and attributes of the object it covers best (IoU >= `min_iou`), or a
+    background bit. Same boxes, questions and explanations (the other files are linked), so a model
+    trained on it separates reading the image from reasoning. Returns `out_dir`."""
+    data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir)
+    if (out_dir / "dataset.json").is_file():
+        return out_dir
+    scenes: dict = {}
+    for path in sorted((Path(gqa_dir) / "sceneGraphs").glob("*_sceneGraphs.json")):
+        scenes.update(json.loads(path.read_text()))
+    words = sorted({word for scene in scenes.values() for obj in scene["objects"].values()
+                    for word in [f"name:{obj['name']}", *(f"attribute:{value}" for value in obj["attributes"])]})
+    column = {word: index + 1 for index, word in enumerate(words)}  # column 0: background
+    info = json.loads((data_dir / "dataset.json").read_text())
+    regions = Path(info["regions"]) if Path(info["regions"]).is_absolute() else data_dir / info["regions"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with h5py.File(regions, "r") as source:
+        image_ids = _strings(source["image_ids"])
+        boxes = source["boxes"][:]
+        features = np.zeros((len(image_ids), boxes.shape[1], len(words) + 1), np.float16)
+        for row, image_id in enumerate(image_ids):
+            objects = list(scenes.get(image_id, {"objects": {}})["objects"].values())
+            features[row, :, 0] = 1.0
+            if not objects:
+                continue
+            truth = np.array([[o["x"], o["y"], o["x"] + o["w"], o["y"] + o["h"]] for o in objects], np.float32)
+            overlap = _box_iou(boxes[row], truth)
+            for region, best in enumerate(overlap.argmax(axis=1)):
+                if overlap[region, best] >= min_iou:
+                    obj = objects[best]
+                    features[row, region, 0] = 0.0
+                    for word in [f"name:{obj['name']}", *(f"attribute:{value}" for value in obj["attributes"])]:
+                        features[row, region, column[word]] = 1.0
+        temporary = out_dir / ".regions_oracle.h5.tmp"
+        with h5py.File(temporary, "w") as target:
+            for key in source:
+                target[key] = features if key == "features" else source[key][:]
+        os.replace(temporary, out_dir / "regions_oracle.h5")
+    for path in data_dir.iterdir():
+        if path.name not in ("dataset.json", "partial") and not (out_dir / path.name).exists():
+            (out_dir / path.name).symlink_to(path)
+    _write_json(out_dir / "dataset.json", {**info, "regions": "regions_oracle.h5",
+                                           "source": f"oracle regions of {data_dir} from {gqa_dir} scene graphs"})
+    return out_dir
+
+
+def evaluate_regions(run_dir, data_dir, split: str = "val", regions: str = "swapped") -> dict:
+    """A run's metrics with its regions replaced (`none` or `swapped`); computed once, then read back."""
+    from rexlib.evaluate import evaluate_run
+
+    path = Path(run_dir) / f"metrics_{split}-regions-{regions}.json"
+    checkpoint = Path(run_dir) / "checkpoint_best.pt"
+    if path.is_file() and path.stat().st_mtime >= checkpoint.stat().st_mtime:
+        return json.loads(path.read_text())
+    return evaluate_run(run_dir, data_dir, split, regions=regions, include_meteor=False, include_spice=False,
+                        progress=False)
+
+
+def diagnostic_rows(places: Workspace, results: pd.DataFrame, split: str = "val", model: str = "REX") -> pd.DataFrame:
+    """Rows to put beside `results` (same columns): the question-only lookup, and each `model` run
+    evaluated with every image's regions swapped for another image's. An answer that reads the image
+    falls to chance when the regions are swapped; one read off the question keeps its accuracy."""
+    lookup = question_only_lookup(places.data_dir, split)
+    rows = [{"model": "question-only lookup (no image)", "seed": seed, "Accuracy": lookup["accuracy"]}
+            for seed in results["seed"].unique()]
+    for row in results[results["model"] == model].itertuples():
+        swapped = evaluate_regions(row.run, places.data_dir, split, "swapped")
+        rows.append({"model": f"{model}, regions swapped", "seed": row.seed, "run": row.run, **metrics_row(swapped)})
+    return pd.DataFrame(rows)
+
+
+def budget_curve(runs: dict[str, str | os.PathLike], split: str = "val") -> pd.DataFrame:
+    """Validation answer accuracy (×100) against training samples seen, from each run's metrics.csv
+    (answers do not depend on the decoding, so the teacher-forced accuracy is the evaluated one)."""
+    curves = learning_curves(runs)
+    curves = curves[curves["split"] == split]
+    frames = []
+    for label, run_dir in runs.items():
+        saved = json.loads((Path(run_dir) / "config.json").read_text())
+        batch = saved["train"]["batch_size"] * saved.get("world_size", 1)
+        frame = curves[curves["run"] == label][["run", "step", "answer_accuracy", "token_accuracy"]].copy()
+        frame["samples"] = frame["step"] * batch
+        frame["answer_accuracy"] *= 100
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def oracle_workspace(places: Workspace) -> Workspace:
+    """`places` with the oracle-regions store (`oracle_store`, built once beside the store) and its own
+    runs folder, so its runs never mix with those on the detector's regions."""
+    data_dir = oracle_store(places.data_dir, places.world_dir, places.data_dir.parent / f"{places.data_dir.name}-oracle")
+    oracle = replace(places, data_dir=data_dir, runs_dir=places.runs_dir / "oracle-regions")
+    oracle.runs_dir.mkdir(parents=True, exist_ok=True)
+    return oracle

@@ -33,8 +33,9 @@ SIZES: dict[str, dict[str, dict]] = {
         "common": {"world_images": 30, "world_seed": 0, "preset": "tiny", "device": "cpu", "split": "val"},
         "01_dataset_creation": {},
         "02_training": {"seeds": [0], "epochs": 1, "max_steps": 2, "examples": 2},
-        "03_ablations": {"seeds": [0], "epochs": 1, "max_steps": 2, "betas": [1.0], "alphas": [1.0],
-                         "fractions": [0.5, 1.0], "pretrain_epochs": 1, "finetune_epochs": 1},
+        "03_ablations": {"seeds": [0], "epochs": 1, "max_steps": 2, "gate_epochs": 1, "gate_seeds": [0],
+                         "betas": [1.0], "alphas": [1.0], "fractions": [0.5, 1.0], "pretrain_epochs": 1,
+                         "finetune_epochs": 1, "val_every_steps": 1},
         "04_analysis": {"epochs": 1, "max_steps": 2, "examples": 2},
     },
     # The default 2,000-image world; sized so the whole `make demo` stays within ~20 minutes on 2 cores
@@ -44,9 +45,11 @@ SIZES: dict[str, dict[str, dict]] = {
         "01_dataset_creation": {},
         # 6 runs of 2 epochs (two at a time): about 8 minutes on 2 cores.
         "02_training": {"seeds": [0, 1, 2], "epochs": 2, "max_steps": 0, "examples": 4},
-        # one epoch per ablation run: about 8 minutes.
-        "03_ablations": {"seeds": [0], "epochs": 1, "max_steps": 0, "betas": [0.5, 1.0, 2.0], "alphas": [0.5, 1.0],
-                         "fractions": [0.05, 0.1, 1.0], "pretrain_epochs": 1, "finetune_epochs": 1},
+        # The gate section reuses 02's six runs; each other ablation and diagnostic run stops after 104 steps
+        # (a third of an epoch), validating every 26; transfer pretrains one epoch, fine-tunes 2 on 5 / 10 %.
+        "03_ablations": {"seeds": [0], "epochs": 1, "max_steps": 104, "gate_epochs": 2, "gate_seeds": [0, 1, 2],
+                         "betas": [0.5, 1.0, 2.0], "alphas": [0.5, 1.0], "fractions": [0.05, 0.1],
+                         "pretrain_epochs": 1, "finetune_epochs": 2, "val_every_steps": 26},
         # analyses the REX run of 02 (same epochs and seed: reused, not retrained).
         "04_analysis": {"epochs": 2, "max_steps": 0, "examples": 6},
     },
@@ -55,7 +58,8 @@ SIZES: dict[str, dict[str, dict]] = {
         "common": {"world_images": 10000, "world_seed": 0, "preset": "base", "device": "auto", "split": "val"},
         "01_dataset_creation": {},
         "02_training": {"seeds": [0, 1, 2], "epochs": 20, "examples": 6},
-        "03_ablations": {"seeds": [0, 1, 2], "epochs": 15, "betas": [0.25, 0.5, 1.0, 2.0, 4.0],
+        "03_ablations": {"seeds": [0, 1, 2], "epochs": 15, "max_steps": 0, "gate_epochs": 20,
+                         "gate_seeds": [0, 1, 2], "val_every_steps": 500, "betas": [0.25, 0.5, 1.0, 2.0, 4.0],
                          "alphas": [0.25, 0.5, 1.0, 2.0], "fractions": [0.01, 0.05, 0.1, 1.0],
                          "pretrain_epochs": 15, "finetune_epochs": 10},
         "04_analysis": {"epochs": 20, "examples": 8},

@@ -24,13 +24,17 @@ from pathlib import Path
 
 from rexlib import gqa
 from rexlib.builder import (
+    AGREE,
     SKIP_GROUNDING,
     SKIP_PARSE,
     SKIP_REGIONS,
     SKIP_SCENE,
+    Executed,
+    Skipped,
     _families,
     _types,
     finalize,
+    local_group_of,
     mine_categories,
     summary_table,
 )
@@ -82,7 +86,7 @@ def import_split(split: str, release_dir: Path, gqa_dir, regions) -> dict | None
     executed, skipped, images, same_as_release, operations = [], [], {}, 0, Counter()
     for index, (question_id, explanation) in enumerate(entries.items()):
         def skip(kind, reason, step=None, index=index, question_id=question_id):
-            skipped.append((index, question_id, source_file, step, kind, reason))
+            skipped.append(Skipped(index, question_id, source_file, step, kind, reason))
 
         raw = questions.get(question_id)
         if not isinstance(raw, dict):
@@ -120,9 +124,11 @@ def import_split(split: str, release_dir: Path, gqa_dir, regions) -> dict | None
                 continue
             regions_used = [int(t[1:]) for t in tokens if t.startswith("#")]
             record = {"objects": [], "boxes": [], "regions": regions_used, "upper_bound": 0.0}
-        executed.append((
+        # the release's explanation is taken as it is: it explains GQA's answer by construction
+        executed.append(Executed(
             index, question_id, row, question.question, question.answer, _types(question.types),
-            _families(question.program), None, explanation, tuple(tokens), record, question.answer, True,
+            _families(question.program), AGREE, local_group_of(raw), explanation, tuple(tokens), record,
+            question.answer, True,
         ))
         operations.update(step.operation for step in question.program)
     return {"executed": executed, "skipped": skipped, "questions": len(entries),

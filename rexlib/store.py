@@ -29,8 +29,10 @@ STRING = h5py.string_dtype("utf-8")
 SPLIT_KEYS = (
     "question_ids", "image_index", "questions", "question_lengths", "answers", "explanations",
     "explanation_lengths", "gate_targets", "explanation_truncated", "types_structural", "types_semantic",
-    "types_detailed", "families",
+    "types_detailed", "families", "groups_local",
 )
+# Arrays a store written before they existed may lack (readers fall back): GQA's `groups.local`.
+OPTIONAL_SPLIT_KEYS = ("groups_local",)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -103,6 +105,7 @@ class Row:
     tokens: tuple[str, ...]  # converted explanation tokens
     types: dict
     families: str
+    local_group: str = ""  # GQA's `groups.local` (GQA-OOD's unit), "" when the record has none
 
 
 def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
@@ -169,6 +172,7 @@ def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
         "types_semantic": strings([str(row.types.get("semantic") or "") for row in rows]),
         "types_detailed": strings([str(row.types.get("detailed") or "") for row in rows]),
         "families": strings([row.families for row in rows]),
+        "groups_local": strings([row.local_group for row in rows]),
     }
 
 
@@ -187,6 +191,8 @@ def read_split(path: str | os.PathLike) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as handle:
         for key in SPLIT_KEYS:
             if key not in handle:
+                if key in OPTIONAL_SPLIT_KEYS:
+                    continue
                 raise ValueError(f"{path}: dataset {key!r} is missing")
             dataset = handle[key]
             out[key] = dataset.asstr()[()] if dataset.dtype.kind == "O" else dataset[()]

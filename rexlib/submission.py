@@ -41,17 +41,18 @@ def predictions_from_run(
     progress: bool = True,
 ) -> dict[str, dict]:
     """Decode ``split`` greedily with the run's checkpoint (answers do not depend on the beam)."""
-    from rexlib.train import load_run, question_tokenizer
+    from rexlib.train import load_run, run_tokenizer
 
     model, config, vocab = load_run(run_dir, which=which)
     data_dir = resolve_data_dir(run_dir, data_dir, config)
-    pretrained = getattr(config, "pretrained", None)
+    # The model's config names the backbone's tokenizer, also for `--init-from` runs (whose TrainConfig
+    # has no --pretrained of its own).
     return decode_split(
         model,
         data_dir,
         split,
         vocab=vocab,
-        tokenizer=question_tokenizer(pretrained) if pretrained else None,
+        tokenizer=run_tokenizer(model),
         batch_size=batch_size,
         progress=progress,
     )

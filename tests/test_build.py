@@ -85,7 +85,7 @@ def test_store_keys_shapes_and_dtypes(built):
             "explanations": ((n, 13), np.int32), "explanation_lengths": ((n,), np.int32),
             "gate_targets": ((n, 13), np.uint8), "explanation_truncated": ((n,), np.bool_),
             "types_structural": ((n,), "O"), "types_semantic": ((n,), "O"), "types_detailed": ((n,), "O"),
-            "families": ((n,), "O"),
+            "families": ((n,), "O"), "groups_local": ((n,), "O"),
         }
         assert set(handle) == set(expected)
         for key, (shape, dtype) in expected.items():
@@ -111,6 +111,16 @@ def test_store_keys_shapes_and_dtypes(built):
     assert json.loads((out / "converted_explanation_train.json").read_text())["t-absent"] == "there is no cat"
     testdev = json.loads((out / "build_report_testdev.json").read_text())
     assert testdev["explanations"] == 8  # testdev found its scene graphs in val's file
+    # GQA's groups.local is kept per question ("" where the record has none, as in this fixture).
+    assert set(arrays["groups_local"]) == {""}
+
+
+def test_local_group_is_read_from_gqa_records():
+    from rexlib.builder import _local_group
+
+    assert _local_group({"groups": {"global": None, "local": "14-cup_color"}}) == "14-cup_color"
+    assert _local_group({"groups": {"global": "color", "local": None}}) == ""
+    assert _local_group({}) == "" and _local_group("not a record") == ""
 
 
 def test_one_and_two_workers_give_the_same_bytes(built):

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from rexlib import cli
-from rexlib.evaluate import compute_metrics, format_table, load_split_truth, tokens_to_text
+from rexlib.evaluate import compute_metrics, format_table, load_split_truth, ood_groups, tokens_to_text
+from rexlib.metrics.answers import derive_ood_splits
 from rexlib.submission import submission_entries
 
 A, B, WIDE = [0, 0, 10, 10], [20, 0, 30, 10], [0, 0, 20, 10]
@@ -160,7 +161,7 @@ def test_tokens_to_text_stops_at_end():
 
 
 class _StandInDataset(torch.utils.data.Dataset):
-    def __init__(self, data_dir, split, indices=None, tokenizer=None):
+    def __init__(self, data_dir, split, indices=None, tokenizer=None, regions="image"):
         with h5py.File(f"{data_dir}/{split}.h5", "r") as store:
             self.size = len(store["question_ids"])
 
@@ -208,6 +209,7 @@ def stand_in_run(tmp_path, monkeypatch, data_dir):
         vocabulary,
     )
     train.question_tokenizer = lambda pretrained: None
+    train.run_tokenizer = lambda model: None
     data = types.ModuleType("rexlib.data")
     data.REXDataset, data.collate = _StandInDataset, _collate
     decoding = types.ModuleType("rexlib.decode")
@@ -277,3 +279,21 @@ def test_submission_command(stand_in_run, tmp_path):
     assert json.loads(out.read_text()) == [{"questionId": "7", "prediction": "no"}]
     with pytest.raises(TypeError, match="question 8"):
         submission_entries({"8": {"explanation": "x"}})
+
+
+def test_ood_groups_follow_groups_local(data_dir):
+    """GQA-OOD's unit is GQA's local group: with `groups_local` in the store, head / tail follow it, not
+    `types.detailed` (a store without it falls back to the detailed type and says so)."""
+    without = compute_metrics(PREDICTIONS, data_dir, "val", include_meteor=False, include_spice=False)
+    assert "types.detailed" in without["ood"]["source"]
+    with h5py.File(data_dir / "val.h5", "a") as split:
+        # q1 (yes) and q3 (no) ask about different relations; q2 (red) and q4 share a local group
+        split["groups_local"] = _strings(["relVerify-on", "queryColor-cup", "relVerify-under", "queryColor-cup"])
+    truth = load_split_truth(data_dir, "val")
+    assert ood_groups(truth, ["q1", "q3"]) == {"q1": "relVerify-on", "q3": "relVerify-under"}
+    metrics = compute_metrics(PREDICTIONS, data_dir, "val", include_meteor=False, include_spice=False)
+    assert metrics["ood"]["source"] == "derived: group = groups.local, alpha = 0.2"
+    answers = {question_id: truth.answers[question_id] for question_id in PREDICTIONS}
+    expected = derive_ood_splits(answers, ood_groups(truth, PREDICTIONS))
+    for part in ("head", "tail"):
+        assert metrics["ood"][part]["questions"] == len(expected[part] & set(PREDICTIONS))

@@ -350,3 +350,23 @@ def test_ood_files_are_preferred_and_accept_lists_and_objects(tmp_path):
     (tmp_path / "ood_val_tail.json").write_text("[]")
     with pytest.raises(ValueError, match="ood_val_all.json"):
         ood_question_ids("val", truth, groups, [tmp_path])
+
+
+def test_world_local_groups_reach_the_store_and_the_ood_split(tmp_path):
+    """The world writes GQA-like `groups.local`; the store keeps it per question; GQA-OOD groups by it."""
+    import h5py
+
+    from rexlib.builder import build
+    from rexlib.evaluate import load_split_truth, ood_groups
+    from rexlib.world import build_world
+
+    world = tmp_path / "world"
+    build_world(world, seed=0, images=6, render=False, feature_dim=4, progress=False, log=lambda _: None)
+    build(world, world / "regions.h5", tmp_path / "store", log=lambda *_: None)
+    questions = json.loads((world / "questions" / "train_balanced_questions.json").read_text())
+    with h5py.File(tmp_path / "store" / "train.h5") as handle:
+        kept = dict(zip(handle["question_ids"].asstr()[()], handle["groups_local"].asstr()[()]))
+    assert kept and all(group == questions[qid]["groups"]["local"] for qid, group in kept.items())
+    truth = load_split_truth(tmp_path / "store", "train")
+    groups = ood_groups(truth, kept)
+    assert groups == kept and len(set(groups.values())) > len({t["detailed"] for t in truth.types.values()})

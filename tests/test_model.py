@@ -72,11 +72,12 @@ def test_loss_modes_and_balanced_gate(store):
     batch = REXDataset(store, "train").batch(range(8))
     output = REX(config)(batch)
     multitask = compute_losses(output, batch, config, "multitask")
-    expected = multitask["explanation"] + 0.5 * multitask["answer"] + 2.0 * multitask["gate"]
+    # The paper's total: alpha weighs the explanation, not the answer.
+    expected = multitask["answer"] + 0.5 * multitask["explanation"] + 2.0 * multitask["gate"]
     assert torch.allclose(multitask["total"], expected)
     assert torch.allclose(compute_losses(output, batch, config, "vqa")["total"], multitask["answer"])
     explanation = compute_losses(output, batch, config, "explanation")["total"]
-    assert torch.allclose(explanation, multitask["explanation"] + 2.0 * multitask["gate"])
+    assert torch.allclose(explanation, 0.5 * multitask["explanation"] + 2.0 * multitask["gate"])
     # A gate that predicts every target exactly has (almost) no loss; the opposite gate has a large one.
     perfect = dataclasses.replace(output, gate=batch["gate_targets"].clone())
     assert compute_losses(perfect, batch, config)["gate"].item() < 1e-4
@@ -159,3 +160,71 @@ def test_local_pretrained_visualbert_and_tokenizer(store, tmp_path):
 
     with pytest.raises(ValueError, match="region"):
         REX(tiny_config(store, pretrained=str(pretrained), region_feature_dim=16))
+
+
+def test_box_geometry_starts_a_pretrained_backbone_unchanged(store, tmp_path):
+    """Loaded pretrained weights with `box_geometry` on give exactly the outputs they give without it:
+    the geometry projection starts at zero, and VisualBERT's own projection keeps its loaded weights."""
+    from transformers import BertTokenizerFast, VisualBertModel
+
+    pretrained = save_tiny_pretrained(store, tmp_path / "visualbert")
+    tokenizer = BertTokenizerFast.from_pretrained(pretrained, local_files_only=True)
+    batch = REXDataset(store, "train", tokenizer=tokenizer).batch(range(4))
+    config = tiny_config(store, pretrained=str(pretrained), question_vocab_size=len(tokenizer), dropout=0.0)
+    with_geometry = REX(dataclasses.replace(config, box_geometry=True)).backbone.eval()
+    without = REX(dataclasses.replace(config, box_geometry=False)).backbone.eval()
+    saved = VisualBertModel.from_pretrained(pretrained, local_files_only=True).state_dict()
+    projection = with_geometry.model.embeddings.visual_projection
+    assert torch.equal(projection.weight, saved["embeddings.visual_projection.weight"])
+    assert projection.geometry.weight.abs().sum() == 0
+    inputs = (batch["question_tokens"], batch["question_mask"], batch["region_features"], batch["region_boxes"])
+    first, second = with_geometry(*inputs), without(*inputs)
+    assert torch.allclose(first.cls, second.cls, atol=1e-6) and torch.allclose(first.regions, second.regions, atol=1e-6)
+    # Once it learns, the boxes matter: moving every box changes the fused states.
+    torch.nn.init.normal_(projection.geometry.weight)
+    moved = with_geometry(*inputs[:3], batch["region_boxes"].flip(-1))
+    assert not torch.allclose(with_geometry(*inputs).cls, moved.cls)
+
+
+def test_geometry_and_region_answer_head_from_scratch(store):
+    """From scratch the geometry projection is learnable (not zero); the region-reading answer head
+    depends on the regions' states, the [CLS] head only through [CLS]."""
+    batch = REXDataset(store, "train").batch(range(4))
+    model = REX(tiny_config(store, answer_head="regions", dropout=0.0)).eval()
+    assert model.backbone.model.embeddings.visual_projection.geometry.weight.abs().sum() > 0
+    context, logits = model.encode(batch)
+    changed, attention = model.answer_head(context.cls, context.regions + 1.0)
+    assert not torch.allclose(logits, changed)
+    assert attention.shape == (4, 36) and torch.allclose(attention.sum(dim=1), torch.ones(4))
+    paper = REXConfig.preset("paper")
+    assert not paper.box_geometry and paper.answer_head == "cls" and paper.hidden_size == 768
+    with pytest.raises(ValueError, match="answer_head"):
+        tiny_config(store, answer_head="pooled")
+
+
+def test_answer_attention_loss_points_at_the_explained_regions(store):
+    """gamma > 0: the region-reading head's attention is trained towards the explanation's #k regions
+    (the tiny store's explanations name one region, or none for "there is no lamp"); a few steps move the
+    attention there."""
+    from rexlib.model.rex import explained_regions
+
+    config = tiny_config(store, answer_head="regions", gamma=1.0, dropout=0.0)
+    batch = REXDataset(store, "train").batch(range(16))
+    named = explained_regions(batch["explanation_tokens"], config.region_token_ids)
+    named_rows = named.sum(dim=1) > 0
+    assert named.shape == (16, 36) and named.sum(dim=1).max() == 1 and named_rows.sum() >= 8
+    torch.manual_seed(0)
+    model = REX(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        losses = compute_losses(model(batch), batch, config)
+        first = losses["answer_attention"].item() if first is None else first
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+    assert losses["answer_attention"].item() < 0.5 * first
+    on_target = (model(batch).answer_attention * named).sum(dim=1)[named_rows]
+    assert on_target.mean().item() > 0.5
+    # Off (gamma 0) it is not computed and adds nothing.
+    assert compute_losses(model(batch), batch, dataclasses.replace(config, gamma=0.0))["answer_attention"].item() == 0.0

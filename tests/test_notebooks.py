@@ -41,6 +41,38 @@ def test_every_size_overrides_only_declared_parameters(path):
         assert set(notebooks.parameters_for(path.stem, size, ROOT, ROOT / "outputs", declared)) <= set(declared)
 
 
+@pytest.mark.parametrize("path", NOTEBOOK_FILES[1:3], ids=lambda path: path.stem)
+def test_notebook_defaults_are_what_make_demo_runs(path):
+    """Opening a notebook and running it as it is trains what `make demo` (size demo) trains."""
+    import ast
+
+    declared = notebooks.declared_parameters(path)
+    values = notebooks.parameters_for(path.stem, "demo", ROOT, ROOT / "outputs", declared)
+    for name, value in values.items():
+        if name in ("root", "output_dir"):
+            continue
+        assert ast.literal_eval(declared[name]["default"]) == value, f"{path.name}: {name}"
+
+
+def test_train_command_without_flags_trains_the_demo_recipe():
+    import argparse
+
+    from rexlib import train_cli
+    from rexlib.train import DEFAULT_LR, TrainConfig
+
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    config = train_cli.config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
+    demo = {**notebooks.SIZES["demo"]["common"], **notebooks.SIZES["demo"]["02_training"]}
+    assert config.preset == demo["preset"] and config.epochs == demo["epochs"] and config.max_steps is None
+    assert config.lr is None and DEFAULT_LR[config.preset] == 2e-3
+    # The command's defaults are the TrainConfig's: nothing differs between the CLI and the library.
+    defaults = TrainConfig(data="d", out="o")
+    for name in ("mode", "preset", "epochs", "batch_size", "alpha", "beta", "box_geometry", "answer_head", "regions",
+                 "schedule", "warmup_fraction", "grad_clip", "val_max_questions"):
+        assert getattr(config, name) == getattr(defaults, name), name
+
+
 def test_select_notebooks_and_bad_names():
     assert notebooks.select_notebooks(None) == list(notebooks.NOTEBOOKS)
     assert notebooks.select_notebooks("03,01") == ["01_dataset_creation", "03_ablations"]
@@ -130,7 +162,8 @@ def test_tiny_run_01_dataset_tables_and_figures(tiny_outputs):
 @pytest.mark.slow
 def test_tiny_run_02_paper_table(tiny_outputs):
     table = _table(tiny_outputs, "02_evaluation")
-    assert list(table["model"]) == ["REX", "baseline (no gate)"]
+    assert list(table["model"]) == ["REX", "baseline (no gate)", "question-only lookup (no image)",
+                                    "REX, regions swapped"]
     for column in ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE", "Grounding", "Accuracy", "OOD head", "OOD tail"):
         assert column in table.columns
     per_seed = _table(tiny_outputs, "02_evaluation_per_seed")
@@ -147,8 +180,12 @@ def test_tiny_run_03_ablations(tiny_outputs):
     transfer = _table(tiny_outputs, "03_transfer")
     assert set(transfer["initialisation"]) == {"explanation pretraining", "from scratch"}
     assert len(transfer) == 2 * len(notebooks.SIZES["tiny"]["03_ablations"]["fractions"])
-    for figure in ("03_loss_weights", "03_training_setting", "03_transfer"):
+    for figure in ("03_loss_weights", "03_training_setting", "03_transfer", "03_budget_curve"):
         _png(tiny_outputs, figure)
+    reading = _table(tiny_outputs, "03_reading_the_image")
+    assert {"question-only REX (no regions)", "REX, oracle regions", "REX, regions swapped",
+            "REX, paper's inputs (no box geometry)", "REX, the paper's [CLS] answer head"} <= set(reading["model"])
+    assert {"samples", "answer_accuracy"} <= set(_table(tiny_outputs, "03_budget_curve").columns)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -91,10 +92,16 @@ def test_vqa_finetune_from_explanation_run_on_a_fraction(store, tmp_path):
     assert summary["global_step"] < math.ceil(42 / 8)   # a stratified half of the training questions
     explained = torch.load(tmp_path / "explain" / "checkpoint_best.pt", weights_only=True)["model"]
     tuned = torch.load(tmp_path / "vqa" / "checkpoint_last.pt", weights_only=True)["model"]
-    # The answer loss never reaches the decoder: its weights are the explanation run's, untouched.
+    # Transfer trains the paper's whole loss on the subset: answer head and explanation decoder both move.
     decoder = [name for name in tuned if name.startswith("decoder.")]
-    assert decoder and all(torch.equal(tuned[name], explained[name]) for name in decoder)
+    assert decoder and any(not torch.equal(tuned[name], explained[name]) for name in decoder)
     assert any(not torch.equal(tuned[name], explained[name]) for name in tuned if name.startswith("answer_head."))
+    rows = list(csv.DictReader((tmp_path / "vqa" / "metrics.csv").open()))
+    assert any(float(row["explanation_loss"]) > 0 and float(row["gate_loss"]) > 0 for row in rows)
+    # The answer-only diagnostic never reaches the decoder: its weights stay the explanation run's.
+    train(config(store, tmp_path / "answer", mode="answer-only", init_from=str(tmp_path / "explain"), epochs=1))
+    answered = torch.load(tmp_path / "answer" / "checkpoint_last.pt", weights_only=True)["model"]
+    assert all(torch.equal(answered[name], explained[name]) for name in decoder)
 
 
 def test_bad_options_are_refused(store, tmp_path):
@@ -122,7 +129,7 @@ def test_torchrun_two_processes_on_cpu(store, tmp_path):
     assert last["data_order"]["step_in_epoch"] == 3
 
 
-def test_training_with_a_local_pretrained_backbone(store, tmp_path):
+def test_training_with_a_local_pretrained_backbone(store, tmp_path, monkeypatch):
     from transformers import BertTokenizerFast
 
     pretrained = save_tiny_pretrained(store, tmp_path / "visualbert")
@@ -135,3 +142,24 @@ def test_training_with_a_local_pretrained_backbone(store, tmp_path):
     summary = train(config(store, tmp_path / "vqa", mode="vqa-finetune", init_from=str(tmp_path / "run"),
                            max_steps=1, val_split=""))
     assert summary["global_step"] == 1
+    # evaluate and submission decode both runs with that tokenizer: the --init-from run has no
+    # --pretrained of its own, its model config carries it.
+    from rexlib import evaluate
+    from rexlib.submission import predictions_from_run
+
+    seen = []
+    original = evaluate.decode_split
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("tokenizer"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "decode_split", recording)
+    monkeypatch.setattr("rexlib.submission.decode_split", recording)
+    monkeypatch.setattr(evaluate, "compute_metrics", lambda *args, **kwargs: {})  # the tiny store has no truth files
+    monkeypatch.setattr(evaluate, "_explanation_references", lambda data_dir, split: defaultdict(lambda: [""]))
+    for run in ("run", "vqa"):
+        evaluate.evaluate_run(tmp_path / run, store, "val", which="last", progress=False)
+        predictions = predictions_from_run(tmp_path / run, store, "val", which="last", progress=False)
+        assert len(predictions) == 10
+    assert len(seen) == 4 and all(found is not None and len(found) == len(tokenizer) for found in seen)

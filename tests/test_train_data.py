@@ -28,7 +28,11 @@ def test_batch_follows_the_contract(store):
                 "explanation_mask": torch.bool, "gate_targets": torch.float32, "index": torch.long}
     assert {key: value.dtype for key, value in batch.items()} == expected
     assert batch["region_features"].shape == (3, 36, 32) and batch["region_boxes"].shape == (3, 36, 4)
-    assert batch["explanation_tokens"].shape == (3, 13)
+    # Explanation columns stop at the batch's longest explanation (with <end>): length-bucketed steps.
+    with h5py.File(store / "train.h5") as handle:
+        longest = int(handle["explanation_lengths"][[0, 3, 7]].max())
+    assert longest < 13 and batch["explanation_tokens"].shape == (3, longest)
+    assert batch["gate_targets"].shape == (3, longest) and batch["explanation_mask"][:, -1].any()
     assert 0.0 <= batch["region_boxes"].min() and batch["region_boxes"].max() <= 1.0
     assert batch["index"].tolist() == [3, 0, 7]
     with h5py.File(store / "train.h5") as handle:
@@ -107,3 +111,40 @@ def test_errors_name_the_file_and_question(store, tmp_path):
     (broken / "dataset.json").write_text(json.dumps(dict(info, regions="missing.h5")))
     with pytest.raises(StoreError, match="missing.h5"):
         REXDataset(broken, "val")
+
+
+def test_length_buckets_keep_every_sample_and_shorten_batches():
+    """A bucketed epoch is still a permutation of the share, fixed by (seed, epoch), different across
+    epochs; its batches' longest explanations are shorter than plain shuffling's; resuming skips samples."""
+    lengths = np.random.default_rng(0).integers(2, 14, 1000)
+    plain = EpochSampler(1000, seed=4)
+    bucketed = EpochSampler(1000, seed=4, lengths=lengths, batch_size=16, pool_batches=10)
+    order = bucketed.order()
+    assert sorted(order) == list(range(1000)) and order == bucketed.order()
+    bucketed.set_epoch(1)
+    assert bucketed.order() != order and sorted(bucketed.order()) == list(range(1000))
+
+    def mean_longest(indices):
+        return np.mean([lengths[indices[i : i + 16]].max() for i in range(0, len(indices), 16)])
+
+    assert mean_longest(order) < mean_longest(plain.order()) - 3
+    bucketed.set_epoch(1, skip=32)
+    assert list(bucketed) == bucketed.order()[32:] and len(bucketed) == 1000 - 32
+
+
+def test_region_sources_for_the_diagnostics(store):
+    """`none` zeroes every region; `swapped` gives each question another image's regions (never its own),
+    keeping the question, its answer and its explanation."""
+    own = REXDataset(store, "train")
+    swapped = REXDataset(store, "train", regions="swapped")
+    empty = REXDataset(store, "train", regions="none")
+    rows = list(range(20))
+    batch, other, blank = own.batch(rows), swapped.batch(rows), empty.batch(rows)
+    assert (swapped.arrays["image_index"] != own.arrays["image_index"]).all()
+    assert sorted(set(swapped.arrays["image_index"])) == sorted(set(own.arrays["image_index"]))
+    assert not torch.equal(batch["region_features"], other["region_features"])
+    assert torch.equal(batch["question_tokens"], other["question_tokens"])
+    assert torch.equal(batch["explanation_tokens"], other["explanation_tokens"])
+    assert blank["region_features"].abs().sum() == 0 and blank["region_boxes"].abs().sum() == 0
+    with pytest.raises(ValueError, match="regions"):
+        REXDataset(store, "train", regions="shuffled")

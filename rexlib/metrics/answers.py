@@ -11,7 +11,8 @@ answers in the group) and α = 0.2 by default:
 A question is head or tail as its ground-truth answer is. With GQA-OOD's own question-id files
 (``ood_testdev_all.json`` / ``testdev_head_questions.json`` style) we use those; without them (the
 embedded world) ``ood_question_ids`` derives the splits by the rule above, using the question's
-``types.detailed`` as its group and the evaluated questions' answers as the distribution.
+``groups.local`` (GQA's local question group, which the store keeps as ``groups_local``) as its group
+and the evaluated questions' answers as the distribution.
 
 All accuracies are ×100. A question whose ground-truth answer is unknown (``None``: not in the answer
 vocabulary) can never be answered correctly and counts as wrong, like any other miss.
@@ -98,7 +99,7 @@ def derive_ood_splits(
 
     Args:
         truth: question id -> ground-truth answer; questions with ``None`` answers or no group are left out.
-        groups: question id -> group (we use ``types.detailed``).
+        groups: question id -> group: GQA's ``groups.local`` (``rexlib.evaluate.ood_groups``).
         alpha: the margin α; GQA-OOD's default is 0.2.
     """
     if alpha < 0:
@@ -156,6 +157,7 @@ def ood_question_ids(
     groups: Mapping[str, str],
     folders: Iterable[str | Path] = (),
     alpha: float = 0.2,
+    group_name: str = "groups.local",
 ) -> tuple[dict[str, set[str]], str]:
     """(all/head/tail question ids, where they came from): GQA-OOD's files if found, else derived."""
     paths = find_ood_files(folders, split)
@@ -163,7 +165,7 @@ def ood_question_ids(
         return {
             part: _read_question_ids(path) for part, path in paths.items()
         }, f"files: {paths['all'].parent}"
-    return derive_ood_splits(truth, groups, alpha), f"derived: group = types.detailed, alpha = {alpha}"
+    return derive_ood_splits(truth, groups, alpha), f"derived: group = {group_name}, alpha = {alpha}"
 
 
 def ood_accuracy(correct: Mapping[str, bool], splits: Mapping[str, set[str]]) -> dict:

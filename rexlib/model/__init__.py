@@ -1,6 +1,6 @@
 """The REX model: `REXConfig` -> `REX` (backbone, answer head, explanation decoder with structure gate)."""
 
-from rexlib.model.config import PRESETS, REXConfig, vocab_overrides
+from rexlib.model.config import ANSWER_HEADS, PRESETS, REXConfig, vocab_overrides
 from rexlib.model.decoder import (
     AttentionGRU,
     DecoderContext,
@@ -11,9 +11,18 @@ from rexlib.model.decoder import (
     StructureGate,
     mix_distributions,
 )
-from rexlib.model.rex import LOSS_MODES, REX, AnswerHead, REXOutput, batch_accuracies, compute_losses
+from rexlib.model.rex import (
+    LOSS_MODES,
+    REX,
+    AnswerHead,
+    RegionReadingAnswerHead,
+    REXOutput,
+    batch_accuracies,
+    compute_losses,
+)
 
 __all__ = [
+    "ANSWER_HEADS",
     "LOSS_MODES",
     "PRESETS",
     "REX",
@@ -26,6 +35,7 @@ __all__ = [
     "REXConfig",
     "REXOutput",
     "RegionAttention",
+    "RegionReadingAnswerHead",
     "StructureGate",
     "batch_accuracies",
     "compute_losses",

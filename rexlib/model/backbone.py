@@ -1,6 +1,8 @@
 """The vision-language backbone: question tokens + 36 region features -> [CLS] and fused region states.
 
-VisualBERT (the paper's choice) reads region features only; LXMERT also reads the normalised boxes.
+VisualBERT (the paper's choice) reads region features only; with `box_geometry` (the default) each region's
+normalised box x1, y1, x2, y2, its width, height and area are projected and added to VisualBERT's visual
+embedding (`GeometryAwareProjection`), since many questions ask where things are. LXMERT reads the boxes itself.
 Both come from `transformers`, built from a small config by default, or loaded from a local directory
 (`local_files_only=True`: a model never downloads anything behind the user's back).
 """
@@ -13,7 +15,39 @@ import torch
 from torch import nn
 from transformers import LxmertConfig, LxmertModel, VisualBertConfig, VisualBertModel
 
-from rexlib.model.config import REXConfig
+from rexlib.model.config import GEOMETRY_SIZE, REXConfig
+
+
+def box_geometry(boxes: torch.Tensor) -> torch.Tensor:
+    """Normalised boxes (..., 4) x1, y1, x2, y2 -> (..., 7): the box, its width, height and area."""
+    width = (boxes[..., 2] - boxes[..., 0]).clamp(min=0.0)
+    height = (boxes[..., 3] - boxes[..., 1]).clamp(min=0.0)
+    return torch.cat([boxes, width[..., None], height[..., None], (width * height)[..., None]], dim=-1)
+
+
+class GeometryAwareProjection(nn.Module):
+    """VisualBERT's visual projection (same `weight` / `bias` names, so pretrained weights load into it)
+    plus a projection of each region's geometry, read from the last 7 columns of its input.
+
+    VisualBERT adds its token-type and position embeddings to this output before LayerNorm, so the
+    geometry lands in the visual embedding itself. `zero_geometry` makes a loaded model start exactly as
+    the pretrained one.
+    """
+
+    def __init__(self, original: nn.Linear):
+        super().__init__()
+        self.feature_dim = original.in_features
+        self.weight = original.weight
+        self.bias = original.bias
+        self.geometry = nn.Linear(GEOMETRY_SIZE, original.out_features)
+
+    def zero_geometry(self) -> None:
+        nn.init.zeros_(self.geometry.weight)
+        nn.init.zeros_(self.geometry.bias)
+
+    def forward(self, visual_inputs):
+        features, geometry = visual_inputs[..., : self.feature_dim], visual_inputs[..., self.feature_dim :]
+        return nn.functional.linear(features, self.weight, self.bias) + self.geometry(geometry)
 
 
 @dataclass
@@ -59,6 +93,7 @@ class Backbone(nn.Module):
     def __init__(self, config: REXConfig):
         super().__init__()
         self.kind = config.backbone
+        self.geometry = False
         if config.backbone == "visualbert":
             if config.pretrained:
                 self.model = VisualBertModel.from_pretrained(config.pretrained, local_files_only=True,
@@ -66,6 +101,12 @@ class Backbone(nn.Module):
             else:
                 self.model = VisualBertModel(_visualbert_config(config), add_pooling_layer=False)
             feature_dim = self.model.config.visual_embedding_dim
+            self.geometry = config.box_geometry
+            if self.geometry:
+                projection = GeometryAwareProjection(self.model.embeddings.visual_projection)
+                if config.pretrained:
+                    projection.zero_geometry()
+                self.model.embeddings.visual_projection = projection
         elif config.backbone == "lxmert":
             if config.pretrained:
                 self.model = LxmertModel.from_pretrained(config.pretrained, local_files_only=True)
@@ -84,10 +125,13 @@ class Backbone(nn.Module):
         text_length = question_tokens.shape[1]
         region_mask = torch.ones(region_features.shape[:2], dtype=torch.long, device=region_features.device)
         if self.kind == "visualbert":
+            visual_inputs = region_features
+            if self.geometry:
+                visual_inputs = torch.cat([region_features, box_geometry(region_boxes)], dim=-1)  # (B,36,D+7)
             hidden = self.model(
                 input_ids=question_tokens,
                 attention_mask=question_mask.long(),
-                visual_embeds=region_features,
+                visual_embeds=visual_inputs,
                 visual_attention_mask=region_mask,
             ).last_hidden_state                                           # (B, Lq+36, H)
             return BackboneOutput(cls=hidden[:, 0], regions=hidden[:, text_length:])

@@ -13,6 +13,11 @@ PRESETS: dict[str, dict] = {
     "base": {"hidden_size": 768, "num_layers": 12, "num_heads": 12, "intermediate_size": 3072, "decoder_hidden_size": 1024,
                  "word_embedding_size": 300, "attention_size": 512, "answer_hidden_size": 1536, "region_feature_dim": 2048},
 }
+# The paper's model exactly: base sizes, region features only (no box geometry), answer from [CLS].
+PRESETS["paper"] = {**PRESETS["base"], "box_geometry": False, "answer_head": "cls"}
+
+ANSWER_HEADS = ("cls", "regions")
+GEOMETRY_SIZE = 7  # x1, y1, x2, y2, w, h, area of the normalised box
 
 
 @dataclass
@@ -37,24 +42,34 @@ class REXConfig:
     num_layers: int = 2                        # backbone layers (LXMERT: language / cross / region each)
     num_heads: int = 4                         # attention heads
     intermediate_size: int = 256               # backbone feed-forward width
+    box_geometry: bool = True                  # add each region's projected normalised box (+ w, h, area) to
+                                               # VisualBERT's visual embedding; False = the paper's inputs
     # decoder
     decoder_hidden_size: int = 128             # both GRUs' state size
     word_embedding_size: int = 64              # explanation word embedding
     attention_size: int = 128                  # region-attention inner size
     answer_hidden_size: int = 256              # answer MLP width
+    answer_head: str = "cls"                   # "cls": MLP on [CLS] (the paper); "regions": [CLS] plus a
+                                               # question-conditioned attention over the fused regions
     dropout: float = 0.1                       # backbone hidden states, word embeddings, decoder output
     attention_dropout: float = 0.0             # backbone attention probabilities (a costly mask on CPU)
     structure_gate: bool = True                # REX; False = the baseline (p = p_vocab)
     scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word in training
-    # loss weights: total = explanation + alpha * answer + beta * gate
-    alpha: float = 1.0                         # answer cross-entropy
+    # loss weights, the paper's: total = answer + alpha * explanation + beta * gate (+ gamma * answer attention)
+    alpha: float = 1.0                         # explanation NLL
     beta: float = 1.0                          # structure-gate BCE
+    gamma: float = 0.0                         # answer_head="regions" only: NLL of its attention on the regions
+                                               # the ground-truth explanation points at (#k tokens); 0 = off
 
     @classmethod
     def preset(cls, name: str, **overrides) -> REXConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
+
+    def __post_init__(self):
+        if self.answer_head not in ANSWER_HEADS:
+            raise ValueError(f"answer_head must be one of {ANSWER_HEADS}, got {self.answer_head!r}")
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)

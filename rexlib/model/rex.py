@@ -23,20 +23,41 @@ class REXOutput:
     answer_logits: torch.Tensor                    # (B, A)
     gate: torch.Tensor | None = None               # (B, T) structure gate g_t (1 = word, 0 = region)
     region_similarity: torch.Tensor | None = None  # (B, T, 36) s_t
+    answer_attention: torch.Tensor | None = None   # (B, 36) the region-reading answer head's attention
 
 
 class AnswerHead(nn.Module):
-    """An MLP on the [CLS] state -> answer logits."""
+    """An MLP on the [CLS] state -> answer logits (the paper's head)."""
 
-    def __init__(self, hidden_size: int, inner_size: int, answer_vocab_size: int, dropout: float):
+    def __init__(self, hidden_size: int, inner_size: int, answer_vocab_size: int, dropout: float,
+                 input_size: int | None = None):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Linear(hidden_size, inner_size), nn.GELU(), nn.LayerNorm(inner_size), nn.Dropout(dropout),
+            nn.Linear(input_size or hidden_size, inner_size), nn.GELU(), nn.LayerNorm(inner_size), nn.Dropout(dropout),
             nn.Linear(inner_size, answer_vocab_size),
         )
 
-    def forward(self, cls):
-        return self.layers(cls)                                                        # (B,A)
+    def forward(self, cls, regions=None):
+        return self.layers(cls), None                                                  # (B,A), no attention
+
+
+class RegionReadingAnswerHead(AnswerHead):
+    """[CLS] plus the regions the question points at: attention a_k = softmax(w . tanh(W_r r_k + W_q cls)),
+    then the MLP reads [cls, sum_k a_k r_k, cls * sum_k a_k r_k]. [CLS] alone must squeeze 36 regions
+    into one vector; reading the attended regions directly gives the answer the image's own states."""
+
+    def __init__(self, hidden_size: int, inner_size: int, answer_vocab_size: int, dropout: float):
+        super().__init__(hidden_size, inner_size, answer_vocab_size, dropout, input_size=3 * hidden_size)
+        self.region_projection = nn.Linear(hidden_size, hidden_size)
+        self.question_projection = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.score = nn.Linear(hidden_size, 1)
+
+    def forward(self, cls, regions=None):
+        # cls (B,H), regions (B,K,H)
+        scores = self.score(torch.tanh(self.region_projection(regions) + self.question_projection(cls)[:, None]))
+        attention = torch.softmax(scores, dim=1)                                       # (B,K,1)
+        attended = (attention * regions).sum(dim=1)                                    # (B,H)
+        return self.layers(torch.cat([cls, attended, cls * attended], dim=-1)), attention.squeeze(-1)
 
 
 class REX(nn.Module):
@@ -45,25 +66,39 @@ class REX(nn.Module):
         self.config = config
         self.backbone = Backbone(config)
         hidden = self.backbone.hidden_size
-        self.answer_head = AnswerHead(hidden, config.answer_hidden_size, config.answer_vocab_size, config.dropout)
+        head = RegionReadingAnswerHead if config.answer_head == "regions" else AnswerHead
+        self.answer_head = head(hidden, config.answer_hidden_size, config.answer_vocab_size, config.dropout)
         self.decoder = ExplanationDecoder(config, hidden)
 
     def encode(self, batch) -> tuple[DecoderContext, torch.Tensor]:
         """Backbone + answer head: the decoder's context and the answer logits (B,A)."""
+        context, answer_logits, _ = self._encode(batch)
+        return context, answer_logits
+
+    def _encode(self, batch):
         fused = self.backbone(batch["question_tokens"], batch["question_mask"], batch["region_features"],
                               batch["region_boxes"])
-        return self.decoder.prepare(fused.cls, fused.regions), self.answer_head(fused.cls)
+        answer_logits, attention = self.answer_head(fused.cls, fused.regions)
+        return self.decoder.prepare(fused.cls, fused.regions), answer_logits, attention
 
     def forward(self, batch) -> REXOutput:
-        context, answer_logits = self.encode(batch)
+        context, answer_logits, attention = self._encode(batch)
         log_probs, gate, similarity = self.decoder(context, batch["explanation_tokens"])
-        return REXOutput(log_probs=log_probs, answer_logits=answer_logits, gate=gate, region_similarity=similarity)
+        return REXOutput(log_probs=log_probs, answer_logits=answer_logits, gate=gate, region_similarity=similarity,
+                         answer_attention=attention)
+
+
+def explained_regions(explanation_tokens, region_token_ids) -> torch.Tensor:
+    """(B,K) float: 1 where the explanation names region k with its `#k` token."""
+    ids = torch.as_tensor(region_token_ids, device=explanation_tokens.device)                    # (K,)
+    return (explanation_tokens[..., None] == ids).any(dim=1).float()                              # (B,K)
 
 
 def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "multitask") -> dict[str, torch.Tensor]:
     """`total`, `explanation`, `answer`, `gate` (scalars).
 
-    multitask: explanation + alpha answer + beta gate; explanation: no answer term; vqa: answer only.
+    The paper's total: answer + alpha explanation + beta gate (multitask); explanation: no answer term;
+    vqa: answer only.
     """
     if mode not in LOSS_MODES:
         raise ValueError(f"loss mode must be one of {LOSS_MODES}, got {mode!r}")
@@ -91,13 +126,23 @@ def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "mul
     else:
         gate = explanation.new_zeros(())
 
+    attention = explanation.new_zeros(())
+    if output.answer_attention is not None and config.gamma > 0 and mode != "explanation":
+        # Teach the answer head where to look: the regions the ground-truth explanation points at.
+        named = explained_regions(targets * batch["explanation_mask"], config.region_token_ids)
+        has_regions = named.sum(dim=1) > 0
+        if has_regions.any():
+            target = named[has_regions] / named[has_regions].sum(dim=1, keepdim=True)
+            log_attention = output.answer_attention[has_regions].clamp(min=1e-9).log()
+            attention = -(target * log_attention).sum(dim=1).mean()
+
     if mode == "multitask":
-        total = explanation + config.alpha * answer + config.beta * gate
+        total = answer + config.alpha * explanation + config.beta * gate + config.gamma * attention
     elif mode == "explanation":
-        total = explanation + config.beta * gate
+        total = config.alpha * explanation + config.beta * gate
     else:
-        total = answer
-    return {"total": total, "explanation": explanation, "answer": answer, "gate": gate}
+        total = answer + config.gamma * attention
+    return {"total": total, "explanation": explanation, "answer": answer, "gate": gate, "answer_attention": attention}
 
 
 @torch.no_grad()
