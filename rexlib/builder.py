@@ -51,15 +51,14 @@ import numpy as np
 
 from rexlib import gqa
 from rexlib.grounding import GroundingError, ImageGrounding, ground
+from rexlib.io import read_json, write_json
 from rexlib.store import (
     MAX_EXPLANATION_LENGTH,
     MAX_QUESTION_LENGTH,
     Row,
     encode_split,
-    read_json,
     read_region_boxes,
     write_dataset_json,
-    write_json,
     write_split,
 )
 from rexlib.vocab import Vocabularies, build_vocabularies

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from rexlib.builder import finalize, load_category_table, load_partials, summary_table
-from rexlib.store import read_json
+from rexlib.io import read_json
 
 
 def find_shards(out_dir: str | Path) -> tuple[list[Path], dict]:

@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 
 from rexlib.grounding import NUM_REGIONS
-from rexlib.store import atomic_h5
+from rexlib.io import atomic_h5
 
 IMAGE_ID_BYTES = 64
 IMAGE_ID_DTYPE = f"S{IMAGE_ID_BYTES}"  # fixed-length bytes, as the world writes image ids

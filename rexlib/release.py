@@ -39,7 +39,8 @@ from rexlib.builder import (
     summary_table,
 )
 from rexlib.grounding import NUM_REGIONS, GroundingError, ImageGrounding, ground
-from rexlib.store import MAX_EXPLANATION_LENGTH, read_json, read_region_boxes, write_json
+from rexlib.io import read_json, write_json
+from rexlib.store import MAX_EXPLANATION_LENGTH, read_region_boxes
 
 RELEASE_SPLITS = ("train", "val", "testdev")
 

@@ -1,29 +1,22 @@
-"""The GQA-REX store on disk: atomic writes, ``{split}.h5`` in the exact keys of docs/contracts.md,
-``dataset.json``, and readers.
-
-Every write goes to a temporary file beside the target and is moved into place with ``os.replace``, so
-a crash never leaves a half-written file under the final name. HDF5 datasets are written with
-``track_times=False`` so the same content gives the same bytes (builds are compared byte for byte).
+"""The GQA-REX store on disk: ``{split}.h5`` in the exact keys of docs/contracts.md, ``dataset.json``,
+and readers. Files are written through :mod:`rexlib.io` (atomic, byte-reproducible).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from rexlib.io import atomic_h5, decode_strings, put, read_json, strings, write_json
 from rexlib.vocab import Vocabularies, tokenize_question
 
 MAX_EXPLANATION_LENGTH = 12
 MAX_QUESTION_LENGTH = 24
-STRING = h5py.string_dtype("utf-8")
 
 # key -> (dtype, "row" shape after N) of {split}.h5; L = max_explanation_length, Lq = max_question_length
 SPLIT_KEYS = (
@@ -33,61 +26,6 @@ SPLIT_KEYS = (
 )
 # Arrays a store written before they existed may lack (readers fall back): GQA's `groups.local`.
 OPTIONAL_SPLIT_KEYS = ("groups_local",)
-
-
-# ----------------------------------------------------------------------------------------------
-# Atomic writes
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; move it onto ``path`` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-def write_json(path: str | os.PathLike, value, *, indent: int | None = None) -> None:
-    """Atomically write ``value`` as json (utf-8, keys in insertion order, no NaN)."""
-    # json.dumps, not json.dump: only the one-shot path uses the C encoder (several times faster).
-    text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
-    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def read_json(path: str | os.PathLike):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-@contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """An h5py file opened on a temporary path, moved onto ``path`` when the block ends cleanly.
-
-    ``track_order=False`` and datasets created through :func:`put` keep no timestamps, so equal
-    content gives equal bytes.
-    """
-    with atomic_path(path) as temporary, h5py.File(temporary, "w", libver="earliest", track_order=False) as handle:
-        yield handle
-
-
-def put(handle: h5py.File, key: str, array) -> None:
-    """Create one dataset without timestamps (byte-reproducible files)."""
-    array = np.asarray(array) if not isinstance(array, np.ndarray) else array
-    handle.create_dataset(key, data=array, track_times=False)
-
-
-def strings(values: Sequence[str]) -> np.ndarray:
-    """A variable-length utf-8 string array for h5py."""
-    return np.array(list(values), dtype=object).astype(STRING) if len(values) else np.zeros(0, STRING)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,9 +191,7 @@ def read_region_boxes(path: str | os.PathLike) -> RegionBoxes:
             for key in ("image_ids", "boxes"):
                 if key not in handle:
                     raise ValueError(f"{path}: dataset {key!r} is missing")
-            image_ids = tuple(
-                value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in handle["image_ids"][()]
-            )
+            image_ids = tuple(decode_strings(handle["image_ids"]))
             boxes = handle["boxes"][()].astype(np.float32, copy=False)
             sizes = handle["sizes"][()] if "sizes" in handle else np.zeros((len(image_ids), 2), np.int32)
     except OSError as error:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rexlib.grounding import GRID_SIZE, NUM_REGIONS
+from rexlib.io import write_json
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 CLS, SEP = "[CLS]", "[SEP]"
@@ -133,7 +134,6 @@ class Vocabularies:
                    Vocabulary(tuple(data["question"]), 1))
 
     def save(self, path: str | Path) -> None:
-        from rexlib.store import write_json  # store imports nothing from here at module level
 
         write_json(path, self.to_json())
 

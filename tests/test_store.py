@@ -6,7 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from rexlib.store import Row, atomic_h5, encode_split, read_split, write_json, write_split
+from rexlib.io import atomic_h5, write_json
+from rexlib.store import Row, encode_split, read_split, write_split
 from rexlib.vocab import build_vocabularies
 
 

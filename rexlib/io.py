@@ -1,0 +1,77 @@
+"""Files, once for the whole package: atomic writes, json, and HDF5 helpers.
+
+Every write goes to a temporary file beside the target and is moved into place with ``os.replace``, so
+a crash never leaves a half-written file under the final name. HDF5 datasets are written with
+``track_times=False`` so the same content gives the same bytes (builds are compared byte for byte).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+STRING = h5py.string_dtype("utf-8")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; move it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def write_json(path: str | os.PathLike, value, *, indent: int | None = None) -> None:
+    """Atomically write ``value`` as json (utf-8, keys in insertion order, no NaN)."""
+    # json.dumps, not json.dump: only the one-shot path uses the C encoder (several times faster).
+    text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def read_json(path: str | os.PathLike):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """An h5py file opened on a temporary path, moved onto ``path`` when the block ends cleanly.
+
+    ``track_order=False`` and datasets created through :func:`put` keep no timestamps, so equal
+    content gives equal bytes.
+    """
+    with atomic_path(path) as temporary, h5py.File(temporary, "w", libver="earliest", track_order=False) as handle:
+        yield handle
+
+
+def put(handle: h5py.File, key: str, array) -> None:
+    """Create one dataset without timestamps (byte-reproducible files)."""
+    array = np.asarray(array) if not isinstance(array, np.ndarray) else array
+    handle.create_dataset(key, data=array, track_times=False)
+
+
+def strings(values: Sequence[str]) -> np.ndarray:
+    """A variable-length utf-8 string array for h5py."""
+    return np.array(list(values), dtype=object).astype(STRING) if len(values) else np.zeros(0, STRING)
+
+
+def decode_strings(values) -> list[str]:
+    """An h5py string dataset (or its array) as ``str``: h5py hands back bytes or str by version."""
+    values = values[()] if isinstance(values, h5py.Dataset) else values
+    return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in values]
