@@ -32,8 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-NUM_REGIONS = 36
-GRID_SIZE = 4  # 4x4 grid: @1..@16
+from rexlib.boxes import grid_cell, iou_matrix, union_iou, union_iou_small
 
 # Punctuation split off words: kept as tokens (a clause boundary the decoder can learn) or dropped
 # (sentence ends carry nothing the model needs).
@@ -131,122 +130,6 @@ def tokenize_raw(explanation: str) -> list[tuple]:
         tokens.append(_reference(explanation[opening + 1 : closing].strip()))
         position = closing + 1
     return tokens
-
-
-# ----------------------------------------------------------------------------------------------
-# Geometry
-
-
-def grid_cell(x: float, y: float) -> int:
-    """The 4x4 grid cell (1..16, row-major from the top-left) of a normalised position.
-
-    column = ceil(x * 4) clamped to 1..4 (so x <= 0.25 is column 1, x = 0 too); row likewise.
-    """
-    column = min(max(math.ceil(x * GRID_SIZE), 1), GRID_SIZE)
-    row = min(max(math.ceil(y * GRID_SIZE), 1), GRID_SIZE)
-    return (row - 1) * GRID_SIZE + column
-
-
-def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``boxes_a`` (M, 4) with every box in ``boxes_b`` (K, 4): (M, K) float64.
-
-    Boxes are x1, y1, x2, y2. The overlap extents are clamped at zero before multiplying, so boxes
-    apart on both axes get IoU 0 (the reference code's bug gives them a positive value). Degenerate
-    pairs (union area 0) get IoU 0.
-    """
-    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    width = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    height = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    intersection = np.clip(width, 0.0, None) * np.clip(height, 0.0, None)  # (M, K)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0.0, None) * np.clip(a[:, 3] - a[:, 1], 0.0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0.0, None) * np.clip(b[:, 3] - b[:, 1], 0.0, None)
-    union = area_a[:, None] + area_b[None, :] - intersection
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, intersection / np.where(union > 0, union, 1.0), 0.0)
-
-
-def union_iou(boxes_a, boxes_b) -> float:
-    """IoU between the union of the boxes in ``boxes_a`` and the union of those in ``boxes_b``.
-
-    Exact: the plane is cut along every box edge into cells, each cell is inside a union or not, and
-    areas are summed. Either set empty gives 0.
-    """
-    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return 0.0
-    both = np.concatenate([a, b])
-    xs = np.unique(np.concatenate([both[:, 0], both[:, 2]]))
-    ys = np.unique(np.concatenate([both[:, 1], both[:, 3]]))
-    if len(xs) < 2 or len(ys) < 2:
-        return 0.0
-    centre_x = (xs[:-1] + xs[1:]) / 2  # (X,)
-    centre_y = (ys[:-1] + ys[1:]) / 2  # (Y,)
-    cell_area = np.diff(xs)[:, None] * np.diff(ys)[None, :]  # (X, Y)
-
-    def covered(boxes: np.ndarray) -> np.ndarray:
-        inside_x = (boxes[:, None, 0] <= centre_x) & (centre_x <= boxes[:, None, 2])  # (n, X)
-        inside_y = (boxes[:, None, 1] <= centre_y) & (centre_y <= boxes[:, None, 3])  # (n, Y)
-        return (inside_x[:, :, None] & inside_y[:, None, :]).any(axis=0)  # (X, Y)
-
-    cover_a, cover_b = covered(a), covered(b)
-    union = float((cell_area * (cover_a | cover_b)).sum())
-    return float((cell_area * (cover_a & cover_b)).sum()) / union if union > 0 else 0.0
-
-
-def _intersection(boxes) -> tuple | None:
-    """The rectangle common to all ``boxes``, or None (plain comparisons: this runs in a hot loop)."""
-    x1, y1, x2, y2 = boxes[0]
-    for other_x1, other_y1, other_x2, other_y2 in boxes[1:]:
-        x1 = max(x1, other_x1)
-        y1 = max(y1, other_y1)
-        x2 = min(x2, other_x2)
-        y2 = min(y2, other_y2)
-        if x2 <= x1 or y2 <= y1:
-            return None
-    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
-
-
-def _union_area(boxes) -> float:
-    """Area of a union of up to 4 rectangles by inclusion-exclusion (at most 15 terms).
-
-    The terms are visited level by level (subsets of size 1, 2, ...), each level in the order of
-    ``itertools.combinations``, and a subset is grown from its prefix's intersection; a subset whose
-    intersection is empty is dropped with all its supersets (they add nothing). The additions, and
-    so the float result, are exactly those of summing over every subset in that order.
-    """
-    total = 0.0
-    level = []  # (index of the subset's last box, intersection rectangle), combinations order
-    for index, (x1, y1, x2, y2) in enumerate(boxes):
-        if x2 > x1 and y2 > y1:
-            total += (x2 - x1) * (y2 - y1)
-            level.append((index, (x1, y1, x2, y2)))
-    count, sign = len(boxes), -1.0
-    while level:
-        grown = []
-        for last, (x1, y1, x2, y2) in level:
-            for index in range(last + 1, count):
-                other_x1, other_y1, other_x2, other_y2 = boxes[index]
-                left, top = max(x1, other_x1), max(y1, other_y1)
-                right, bottom = min(x2, other_x2), min(y2, other_y2)
-                if right > left and bottom > top:
-                    total += sign * (right - left) * (bottom - top)
-                    grown.append((index, (left, top, right, bottom)))
-        level, sign = grown, -sign
-    return total
-
-
-def union_iou_small(boxes_a, boxes_b) -> float:
-    """:func:`union_iou` in plain Python for the usual case (a few boxes each, at most 4 pairs).
-
-    |A n B| is the union of the pairwise intersections a_i n b_j, each a rectangle; with at most four
-    of them inclusion-exclusion is exact and cheaper than building numpy arrays.
-    """
-    pieces = [piece for a in boxes_a for b in boxes_b if (piece := _intersection((a, b))) is not None]
-    intersection = _union_area(pieces)
-    union = _union_area(boxes_a) + _union_area(boxes_b) - intersection
-    return intersection / union if union > 0 else 0.0
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from rexlib.grounding import NUM_REGIONS
+from rexlib.boxes import NUM_REGIONS
 from rexlib.io import atomic_h5
 
 IMAGE_ID_BYTES = 64

@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from rexlib import gqa
+from rexlib.boxes import NUM_REGIONS
 from rexlib.builder import (
     AGREE,
     SKIP_GROUNDING,
@@ -38,7 +39,7 @@ from rexlib.builder import (
     mine_categories,
     summary_table,
 )
-from rexlib.grounding import NUM_REGIONS, GroundingError, ImageGrounding, ground
+from rexlib.grounding import GroundingError, ImageGrounding, ground
 from rexlib.io import read_json, write_json
 from rexlib.store import MAX_EXPLANATION_LENGTH, read_region_boxes
 

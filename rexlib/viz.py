@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-GRID_SIZE = 4  # `@k` tokens name cells of a GRID_SIZE x GRID_SIZE grid, k = 1..16 row by row
+from rexlib.boxes import GRID_SIZE, grid_cell_box
 
 # Twelve colours that stay distinct on photographs and on the world's flat renders (seaborn's
 # "bright" palette plus four darker ones); explanations rarely hold more than four region tokens.
@@ -57,15 +57,6 @@ def assign_colors(*explanations: str | Sequence[str]) -> dict[str, str]:
             if token not in colors:
                 colors[token] = PALETTE[len(colors) % len(PALETTE)]
     return colors
-
-
-def grid_cell_box(cell: int, width: float, height: float) -> tuple[float, float, float, float]:
-    """The pixel box x1,y1,x2,y2 of grid cell `@cell` (1..16, row by row from the top left)."""
-    if not 1 <= cell <= GRID_SIZE * GRID_SIZE:
-        raise ValueError(f"grid cell @{cell} is outside 1..{GRID_SIZE * GRID_SIZE}")
-    row, column = divmod(cell - 1, GRID_SIZE)
-    cell_width, cell_height = width / GRID_SIZE, height / GRID_SIZE
-    return (column * cell_width, row * cell_height, (column + 1) * cell_width, (row + 1) * cell_height)
 
 
 def token_boxes(explanation: str | Sequence[str], region_boxes: np.ndarray,

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rexlib.grounding import GRID_SIZE, NUM_REGIONS
+from rexlib.boxes import GRID_SIZE, NUM_REGIONS
 from rexlib.io import write_json
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"

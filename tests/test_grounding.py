@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from rexlib.boxes import grid_cell, iou_matrix, union_iou, union_iou_small
 from rexlib.grounding import (
     ABSENT,
     OBJECT,
@@ -12,12 +13,8 @@ from rexlib.grounding import (
     WORD,
     GroundingError,
     ImageGrounding,
-    grid_cell,
     ground,
-    iou_matrix,
     tokenize_raw,
-    union_iou,
-    union_iou_small,
 )
 
 

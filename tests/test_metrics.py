@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from rexlib.boxes import union_area, union_iou
 from rexlib.metrics import captions as captions_module
 from rexlib.metrics.answers import (
     answer_accuracy,
@@ -17,7 +18,7 @@ from rexlib.metrics.answers import (
 )
 from rexlib.metrics.attributes import attribute_recall, stated_attributes
 from rexlib.metrics.captions import caption_scores, spice_status
-from rexlib.metrics.grounding import grounding_score, question_iou, region_indices, union_area, union_iou
+from rexlib.metrics.grounding import grounding_score, question_iou, region_indices
 
 # ------------------------------------------------------------------------------------------ captions
 

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from rexlib import gqa
-from rexlib.grounding import grid_cell, iou_matrix, tokenize_raw
+from rexlib.boxes import grid_cell, iou_matrix
+from rexlib.grounding import tokenize_raw
 from rexlib.metrics.statements import (
     AtPosition,
     Compared,

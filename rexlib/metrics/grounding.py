@@ -26,9 +26,12 @@ a negative coordinate; we clip instead).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
+
+from rexlib.boxes import as_boxes as _as_boxes
+from rexlib.boxes import union_iou
 
 GROUNDING_MODES = ("union", "reference")
 REGION_TOKEN = re.compile(r"#(\d+)")
@@ -42,72 +45,6 @@ def region_indices(explanation: str) -> list[int]:
         if match:
             seen.setdefault(int(match.group(1)), None)
     return list(seen)
-
-
-def _as_boxes(boxes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    array = np.asarray(boxes, dtype=np.float64)
-    if array.size == 0:
-        return np.zeros((0, 4))
-    if array.ndim != 2 or array.shape[1] != 4:
-        raise ValueError(f"boxes must have shape (n, 4) as x1, y1, x2, y2; got {array.shape}")
-    return array
-
-
-def _clip(boxes: np.ndarray, image_size: tuple[float, float] | None) -> np.ndarray:
-    if image_size is None:
-        return boxes
-    width, height = image_size
-    return np.clip(boxes, 0.0, [width, height, width, height])
-
-
-def _cell_coverage(boxes: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -> np.ndarray:
-    """(rows, columns) bool: which grid cells lie inside at least one box."""
-    if len(boxes) == 0:
-        return np.zeros((len(y_edges) - 1, len(x_edges) - 1), dtype=bool)
-    x1, y1, x2, y2 = boxes.T[:, :, None]  # each (n, 1)
-    inside_x = (x1 <= x_edges[None, :-1]) & (x_edges[None, 1:] <= x2)  # (n, columns)
-    inside_y = (y1 <= y_edges[None, :-1]) & (y_edges[None, 1:] <= y2)  # (n, rows)
-    return (inside_y[:, :, None] & inside_x[:, None, :]).any(axis=0)  # (rows, columns)
-
-
-def union_iou(
-    boxes_a: Sequence[Sequence[float]] | np.ndarray,
-    boxes_b: Sequence[Sequence[float]] | np.ndarray,
-    image_size: tuple[float, float] | None = None,
-) -> float:
-    """Exact IoU between the union of ``boxes_a`` and the union of ``boxes_b`` (x1, y1, x2, y2 boxes).
-
-    Boxes are clipped to ``image_size = (width, height)`` when given. Empty or zero-area unions give 0.
-    """
-    a = _clip(_as_boxes(boxes_a), image_size)
-    b = _clip(_as_boxes(boxes_b), image_size)
-    both = np.concatenate([a, b])
-    if len(a) == 0 or len(b) == 0:
-        return 0.0
-    x_edges = np.unique(both[:, [0, 2]])
-    y_edges = np.unique(both[:, [1, 3]])
-    if len(x_edges) < 2 or len(y_edges) < 2:
-        return 0.0
-    cell_area = np.diff(y_edges)[:, None] * np.diff(x_edges)[None, :]
-    covered_a = _cell_coverage(a, x_edges, y_edges)
-    covered_b = _cell_coverage(b, x_edges, y_edges)
-    union = float(cell_area[covered_a | covered_b].sum())
-    if union <= 0.0:
-        return 0.0
-    return float(cell_area[covered_a & covered_b].sum()) / union
-
-
-def union_area(
-    boxes: Sequence[Sequence[float]] | np.ndarray, image_size: tuple[float, float] | None = None
-) -> float:
-    """Exact area of the union of boxes (same cell decomposition as ``union_iou``)."""
-    array = _clip(_as_boxes(boxes), image_size)
-    if len(array) == 0:
-        return 0.0
-    x_edges = np.unique(array[:, [0, 2]])
-    y_edges = np.unique(array[:, [1, 3]])
-    cell_area = np.diff(y_edges)[:, None] * np.diff(x_edges)[None, :]
-    return float(cell_area[_cell_coverage(array, x_edges, y_edges)].sum())
 
 
 def question_iou(
