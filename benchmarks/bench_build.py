@@ -60,10 +60,10 @@ def time_json_load(world: Path) -> float:
 def time_stages(world: Path) -> dict:
     """Per-stage throughput on the train split, in this process (one core)."""
     from rexlib import gqa
-    from rexlib.grounding import ImageGrounding, ground
+    from rexlib.dataset.grounding import ImageGrounding, ground
+    from rexlib.dataset.store import read_region_boxes
     from rexlib.program import ExecutionError, execute
     from rexlib.program.attributes import CategoryTable
-    from rexlib.store import read_region_boxes
 
     questions_file, scenes_file = gqa.split_files(world, "train")
     with open(questions_file, encoding="utf-8") as handle:
@@ -104,7 +104,7 @@ def time_build(world: Path, out: Path, workers: int) -> dict:
     """One whole build in a child process: wall and CPU seconds, peak memory of the largest process."""
     command = [sys.executable, "-c", (
         "import resource, sys, time, json\n"
-        "from rexlib.builder import build\n"
+        "from rexlib.dataset.build import build\n"
         f"started = time.perf_counter()\n"
         f"reports = build({str(world)!r}, {str(world / 'regions.h5')!r}, {str(out)!r}, workers={workers},"
         " log=lambda *a: None)\n"

@@ -26,10 +26,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from rexlib.data import REXDataset, collate, load_dataset_info, load_vocab
-from rexlib.decode import beam_search, greedy
 from rexlib.model import REX, compute_losses
-from rexlib.train import TrainConfig, build_model_config, train
+from rexlib.model.decoding import beam_search, greedy
+from rexlib.training.data import REXDataset, collate, load_dataset_info, load_vocab
+from rexlib.training.loop import TrainConfig, build_model_config, train
 
 
 def training_round(model, optimizer, batches) -> float:

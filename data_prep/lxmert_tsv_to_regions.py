@@ -2,7 +2,7 @@
 
     python data_prep/lxmert_tsv_to_regions.py vg_gqa_obj36.tsv gqa_testdev_obj36.tsv --out regions.h5
 
-See data_prep/README.md. The work is done by :func:`rexlib.regions.convert_tsv`.
+See data_prep/README.md. The work is done by :func:`rexlib.dataset.regions_tsv.convert_tsv`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rexlib.regions import convert_tsv
+from rexlib.dataset.regions_tsv import convert_tsv
 
 
 def main(argv: list[str] | None = None) -> int:

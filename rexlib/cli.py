@@ -13,13 +13,13 @@ import sys
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build-world": ("rexlib.world.cli", "write the embedded GQA-format synthetic world"),
-    "build": ("rexlib.builder", "execute programs and write the GQA-REX dataset"),
-    "merge": ("rexlib.builder_merge", "join the shards of a sharded build"),
-    "import-release": ("rexlib.release", "use the official GQA-REX json files instead of building"),
-    "train": ("rexlib.train_cli", "train REX or the baseline"),
-    "evaluate": ("rexlib.evaluate", "decode a split and compute every metric"),
-    "submission": ("rexlib.submission", "write GQA test-standard submission answers"),
-    "run-notebooks": ("rexlib.notebooks", "execute the numbered notebooks with papermill"),
+    "build": ("rexlib.dataset.build", "execute programs and write the GQA-REX dataset"),
+    "merge": ("rexlib.dataset.merge", "join the shards of a sharded build"),
+    "import-release": ("rexlib.dataset.release", "use the official GQA-REX json files instead of building"),
+    "train": ("rexlib.training.cli", "train REX or the baseline"),
+    "evaluate": ("rexlib.evaluation.evaluate", "decode a split and compute every metric"),
+    "submission": ("rexlib.evaluation.submission", "write GQA test-standard submission answers"),
+    "run-notebooks": ("rexlib.notebook_support.runner", "execute the numbered notebooks with papermill"),
 }
 
 

@@ -36,17 +36,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def write_json(path: str | os.PathLike, value, *, indent: int | None = None) -> None:
-    """Atomically write ``value`` as json (utf-8, keys in insertion order, no NaN)."""
+def write_json(path: str | os.PathLike, value, *, indent: int | None = None, allow_nan: bool = False) -> None:
+    """Atomically write ``value`` as json (utf-8, keys in insertion order; NaN only when ``allow_nan``,
+    for metrics, where an undefined score is NaN rather than an error)."""
     # json.dumps, not json.dump: only the one-shot path uses the C encoder (several times faster).
-    text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+    text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=allow_nan)
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
 
 
 def read_json(path: str | os.PathLike):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    """Load a json file; a missing or broken file is an error that names it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid json ({error})") from error
 
 
 @contextlib.contextmanager

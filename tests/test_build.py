@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from test_build_fixture import StandInError, make_tiny_gqa, stand_in_execute
 
-from rexlib import builder
-from rexlib.builder import build
-from rexlib.builder_merge import merge
-from rexlib.store import read_dataset_json, read_split
-from rexlib.vocab import Vocabularies
+from rexlib.dataset import build as builder
+from rexlib.dataset.build import build
+from rexlib.dataset.merge import merge
+from rexlib.dataset.store import read_dataset_json, read_split
+from rexlib.dataset.vocab import Vocabularies
 
 OUTPUT_FILES = ("vocab.json", "dataset.json") + tuple(
     f"{name}_{split}.{ext}" if ext == "json" else f"{split}.h5"
@@ -116,11 +116,11 @@ def test_store_keys_shapes_and_dtypes(built):
 
 
 def test_local_group_is_read_from_gqa_records():
-    from rexlib.builder import _local_group
+    from rexlib.dataset.build import local_group_of
 
-    assert _local_group({"groups": {"global": None, "local": "14-cup_color"}}) == "14-cup_color"
-    assert _local_group({"groups": {"global": "color", "local": None}}) == ""
-    assert _local_group({}) == "" and _local_group("not a record") == ""
+    assert local_group_of({"groups": {"global": None, "local": "14-cup_color"}}) == "14-cup_color"
+    assert local_group_of({"groups": {"global": "color", "local": None}}) == ""
+    assert local_group_of({}) == "" and local_group_of("not a record") == ""
 
 
 def test_one_and_two_workers_give_the_same_bytes(built):

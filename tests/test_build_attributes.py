@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rexlib.builder import build
+from rexlib.dataset.build import build
 from rexlib.gqa import parse_scene_graph
 from rexlib.program.attributes import CategoryTable
 from rexlib.world import build_world

@@ -5,8 +5,8 @@ import json
 import pytest
 from test_build_fixture import make_tiny_gqa
 
-from rexlib.release import check_converted, import_release
-from rexlib.store import read_split
+from rexlib.dataset.release import check_converted, import_release
+from rexlib.dataset.store import read_split
 
 
 @pytest.fixture()

@@ -8,8 +8,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from rexlib.regions import convert_tsv
-from rexlib.store import read_region_boxes
+from rexlib.dataset.regions_tsv import convert_tsv
+from rexlib.dataset.store import read_region_boxes
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from store_fixture import make_tiny_store
 
-from rexlib.data import REXDataset, load_vocab
-from rexlib.decode import beam_search, greedy, tokens_to_text
 from rexlib.model import REX, REXConfig, compute_losses, vocab_overrides
+from rexlib.model.decoding import beam_search, greedy, tokens_to_text
+from rexlib.training.data import REXDataset, load_vocab
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -13,9 +13,15 @@ import pytest
 import torch
 
 from rexlib import cli
-from rexlib.evaluate import compute_metrics, format_table, load_split_truth, ood_groups, tokens_to_text
-from rexlib.metrics.answers import derive_ood_splits
-from rexlib.submission import submission_entries
+from rexlib.evaluation.evaluate import (
+    compute_metrics,
+    format_table,
+    load_split_truth,
+    ood_groups,
+    tokens_to_text,
+)
+from rexlib.evaluation.metrics.answers import derive_ood_splits
+from rexlib.evaluation.submission import submission_entries
 
 A, B, WIDE = [0, 0, 10, 10], [20, 0, 30, 10], [0, 0, 20, 10]
 EXPLANATION_WORDS = ["the", "red", "blue", "cup", "is", "wooden", "on", "table"]
@@ -202,7 +208,7 @@ def stand_in_run(tmp_path, monkeypatch, data_dir):
     model = torch.nn.Linear(1, 1)
     model.config = types.SimpleNamespace(max_explanation_length=12)
     vocabulary = json.loads((data_dir / "vocab.json").read_text())
-    train = types.ModuleType("rexlib.train")
+    train = types.ModuleType("rexlib.training.loop")
     train.load_run = lambda run_dir, which="best": (
         model,
         {"data": str(data_dir), "pretrained": None},
@@ -210,14 +216,14 @@ def stand_in_run(tmp_path, monkeypatch, data_dir):
     )
     train.question_tokenizer = lambda pretrained: None
     train.run_tokenizer = lambda model: None
-    data = types.ModuleType("rexlib.data")
+    data = types.ModuleType("rexlib.training.data")
     data.REXDataset, data.collate = _StandInDataset, _collate
-    decoding = types.ModuleType("rexlib.decode")
+    decoding = types.ModuleType("rexlib.model.decoding")
     decoding.greedy = lambda model, batch, max_length=12: decode(model, batch, max_length)
     decoding.beam_search = lambda model, batch, beam_size=3, max_length=12: decode(
         model, batch, max_length, beam_size
     )
-    for name, module in (("rexlib.train", train), ("rexlib.data", data), ("rexlib.decode", decoding)):
+    for name, module in (("rexlib.training.loop", train), ("rexlib.training.data", data), ("rexlib.model.decoding", decoding)):
         monkeypatch.setitem(sys.modules, name, module)
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -1,4 +1,4 @@
-"""Faithfulness and consistency of explanations, checked on the scene graph (rexlib.metrics.faithfulness).
+"""Faithfulness and consistency of explanations, checked on the scene graph (rexlib.evaluation.metrics.faithfulness).
 
 Hand-written cases per statement form with their expected verdicts, on a five-object scene whose regions
 are placed by hand; what each explanation implies for hand-written GQA programs; a GQA-format fixture with
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from rexlib import gqa
-from rexlib.grounding import ImageGrounding, ground
-from rexlib.metrics.faithfulness import (
+from rexlib.dataset.grounding import ImageGrounding, ground
+from rexlib.evaluation.metrics.faithfulness import (
     MIN_RESOLUTION_IOU,
     SceneTruth,
     explanation_truth,
@@ -27,7 +27,7 @@ from rexlib.metrics.faithfulness import (
     judge_split,
     summarise,
 )
-from rexlib.metrics.statements import Lexicon, describe, read_explanation
+from rexlib.evaluation.metrics.statements import Lexicon, describe, read_explanation
 from rexlib.program import execute
 from rexlib.program.attributes import CategoryTable
 
@@ -337,7 +337,7 @@ def test_real_gqa_wrong_answers_and_missing_questions(real_gqa):
 
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory):
-    from rexlib.builder import build
+    from rexlib.dataset.build import build
     from rexlib.world.build import build_world
 
     root = tmp_path_factory.mktemp("faithfulness_world")
@@ -348,7 +348,7 @@ def tiny_world(tmp_path_factory):
 
 
 def _split(data, split="val"):
-    from rexlib.evaluate import load_split_truth, regions_path
+    from rexlib.evaluation.evaluate import load_split_truth, regions_path
 
     truth = load_split_truth(data, split)
     references = json.loads((data / f"converted_explanation_{split}.json").read_text())
@@ -394,7 +394,7 @@ def test_shuffled_explanations_are_neither_true_nor_consistent(tiny_world):
 
 
 def test_compute_metrics_reports_the_truth(tiny_world):
-    from rexlib.evaluate import compute_metrics, format_table
+    from rexlib.evaluation.evaluate import compute_metrics, format_table
 
     truth, references, answers, _ = _split(tiny_world)
     predictions = {qid: {"explanation": references[qid], "answer": answers[qid]} for qid in truth.question_ids}
@@ -406,7 +406,7 @@ def test_compute_metrics_reports_the_truth(tiny_world):
 def test_false_statements_are_marked_on_the_picture(scene, truth, lexicon):
     from PIL import Image
 
-    from rexlib import viz
+    from rexlib.notebook_support import viz
 
     text, answer, semantic = PROGRAMS["on"]
     judged = judge("the #0 is on the #1 and is red", "yes", question("q", text, answer, semantic, scene), scene,

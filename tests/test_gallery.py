@@ -7,8 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from rexlib import experiments, gqa
-from rexlib.builder import build
+from rexlib import gqa
+from rexlib.dataset.build import build
+from rexlib.notebook_support import experiments
 from rexlib.world import build_world
 
 

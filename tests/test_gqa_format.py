@@ -8,8 +8,8 @@ import pytest
 from gqa_format_fixture import CASES, NOT_WELL_FORMED, SCENE_GRAPHS, questions, write_gqa_format_corpus
 
 from rexlib import gqa
-from rexlib.builder import build, mine_categories
-from rexlib.grounding import tokenize_raw
+from rexlib.dataset.build import build, mine_categories
+from rexlib.dataset.grounding import tokenize_raw
 from rexlib.program import ExecutionError, execute
 
 SCENES = {image_id: gqa.parse_scene_graph(image_id, raw) for image_id, raw in SCENE_GRAPHS.items()}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rexlib.boxes import grid_cell, iou_matrix, union_iou, union_iou_small
-from rexlib.grounding import (
+from rexlib.dataset.grounding import (
     ABSENT,
     OBJECT,
     POSITION,

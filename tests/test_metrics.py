@@ -1,4 +1,4 @@
-"""Hand-computed checks of every metric in rexlib.metrics (no model, no dataset files)."""
+"""Hand-computed checks of every metric in rexlib.evaluation.metrics (no model, no dataset files)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 from rexlib.boxes import union_area, union_iou
-from rexlib.metrics import captions as captions_module
-from rexlib.metrics.answers import (
+from rexlib.evaluation.metrics import captions as captions_module
+from rexlib.evaluation.metrics.answers import (
     answer_accuracy,
     derive_ood_splits,
     find_ood_files,
     ood_accuracy,
     ood_question_ids,
 )
-from rexlib.metrics.attributes import attribute_recall, stated_attributes
-from rexlib.metrics.captions import caption_scores, spice_status
-from rexlib.metrics.grounding import grounding_score, question_iou, region_indices
+from rexlib.evaluation.metrics.attributes import attribute_recall, stated_attributes
+from rexlib.evaluation.metrics.captions import caption_scores, spice_status
+from rexlib.evaluation.metrics.grounding import grounding_score, question_iou, region_indices
 
 # ------------------------------------------------------------------------------------------ captions
 
@@ -357,8 +357,8 @@ def test_world_local_groups_reach_the_store_and_the_ood_split(tmp_path):
     """The world writes GQA-like `groups.local`; the store keeps it per question; GQA-OOD groups by it."""
     import h5py
 
-    from rexlib.builder import build
-    from rexlib.evaluate import load_split_truth, ood_groups
+    from rexlib.dataset.build import build
+    from rexlib.evaluation.evaluate import load_split_truth, ood_groups
     from rexlib.world import build_world
 
     world = tmp_path / "world"

@@ -8,9 +8,9 @@ import pytest
 import torch
 from store_fixture import make_tiny_store, save_tiny_pretrained
 
-from rexlib.data import REXDataset, load_vocab
 from rexlib.model import REX, REXConfig, compute_losses, mix_distributions, vocab_overrides
 from rexlib.model.rex import batch_accuracies
+from rexlib.training.data import REXDataset, load_vocab
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -140,7 +140,7 @@ def test_lxmert_backbone_forward(store):
 def test_local_pretrained_visualbert_and_tokenizer(store, tmp_path):
     from transformers import VisualBertModel
 
-    from rexlib.train import question_tokenizer
+    from rexlib.training.loop import question_tokenizer
 
     pretrained = save_tiny_pretrained(store, tmp_path / "visualbert")
 

@@ -9,7 +9,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from rexlib import notebooks
+from rexlib.notebook_support import runner as notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_FILES = [ROOT / "notebooks" / f"{name}.ipynb" for name in notebooks.NOTEBOOKS]
@@ -57,8 +57,8 @@ def test_notebook_defaults_are_what_make_demo_runs(path):
 def test_train_command_without_flags_trains_the_demo_recipe():
     import argparse
 
-    from rexlib import train_cli
-    from rexlib.train import DEFAULT_LR, TrainConfig
+    from rexlib.training import cli as train_cli
+    from rexlib.training.loop import DEFAULT_LR, TrainConfig
 
     parser = argparse.ArgumentParser()
     train_cli.add_arguments(parser)
@@ -83,7 +83,7 @@ def test_select_notebooks_and_bad_names():
 
 
 def test_report_collects_only_marked_tables(tmp_path):
-    from rexlib.experiments import save_table
+    from rexlib.notebook_support.experiments import save_table
 
     frame = pd.DataFrame({"model": ["REX"], "CIDEr": [12.345]})
     save_table(frame, "02_main", tmp_path / "tables", "Main table")

@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
+from rexlib.dataset.store import Row, encode_split, read_split, write_split
+from rexlib.dataset.vocab import build_vocabularies
 from rexlib.io import atomic_h5, write_json
-from rexlib.store import Row, encode_split, read_split, write_split
-from rexlib.vocab import build_vocabularies
 
 
 def test_atomic_json_keeps_the_old_file_on_failure(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from store_fixture import make_tiny_store, save_tiny_pretrained
 
-from rexlib.train import TrainConfig, load_run, train
+from rexlib.training.loop import TrainConfig, load_run, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,8 +144,8 @@ def test_training_with_a_local_pretrained_backbone(store, tmp_path, monkeypatch)
     assert summary["global_step"] == 1
     # evaluate and submission decode both runs with that tokenizer: the --init-from run has no
     # --pretrained of its own, its model config carries it.
-    from rexlib import evaluate
-    from rexlib.submission import predictions_from_run
+    from rexlib.evaluation import evaluate
+    from rexlib.evaluation.submission import predictions_from_run
 
     seen = []
     original = evaluate.decode_split
@@ -155,7 +155,7 @@ def test_training_with_a_local_pretrained_backbone(store, tmp_path, monkeypatch)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(evaluate, "decode_split", recording)
-    monkeypatch.setattr("rexlib.submission.decode_split", recording)
+    monkeypatch.setattr("rexlib.evaluation.submission.decode_split", recording)
     monkeypatch.setattr(evaluate, "compute_metrics", lambda *args, **kwargs: {})  # the tiny store has no truth files
     monkeypatch.setattr(evaluate, "_explanation_references", lambda data_dir, split: defaultdict(lambda: [""]))
     for run in ("run", "vqa"):

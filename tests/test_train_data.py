@@ -1,4 +1,4 @@
-"""rexlib.data: the contract's batch, lazy vs preloaded regions, stratified subsets, clear errors."""
+"""rexlib.training.data: the contract's batch, lazy vs preloaded regions, stratified subsets, clear errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from store_fixture import make_tiny_store
 
-from rexlib.data import REXDataset, StoreError, collate, split_types, stratified_subset
-from rexlib.train import EpochSampler
+from rexlib.training.data import REXDataset, StoreError, collate, split_types, stratified_subset
+from rexlib.training.loop import EpochSampler
 
 
 @pytest.fixture(scope="module")

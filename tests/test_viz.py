@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rexlib import viz
+from rexlib.notebook_support import viz
 
 
 def test_grounded_tokens_and_shared_colours():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rexlib.vocab import (
+from rexlib.dataset.vocab import (
     Vocabularies,
     answer_vocabulary,
     build_vocabularies,

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from rexlib.experiments import RegionBoxes, load_examples
-from rexlib.widgets import Explorer
+from rexlib.notebook_support.experiments import RegionBoxes, load_examples
+from rexlib.notebook_support.widgets import Explorer
 from tests.store_fixture import make_tiny_store
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rexlib.builder import finalize, load_category_table, load_partials, summary_table
+from rexlib.dataset.build import finalize, load_category_table, load_partials, summary_table
 from rexlib.io import read_json
 
 

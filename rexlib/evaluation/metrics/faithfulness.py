@@ -3,12 +3,12 @@
 BLEU, CIDEr and the grounding score say how much a generated explanation looks like the reference one;
 these say whether what it states holds in the image's scene graph, and whether it supports the answer:
 
-* **faithfulness** — true statements / statements read (``rexlib.metrics.statements`` reads them);
+* **faithfulness** — true statements / statements read (``rexlib.evaluation.metrics.statements`` reads them);
 * **consistency** — explanations whose statements imply the model's own answer (and, beside it, GQA's);
 * **parse rate** — clauses read / (clauses read + spans the reader could not read).
 
 Each ``#k`` stands for the scene-graph object its region covers best, by the grounding's own IoU
-(:func:`rexlib.grounding.iou_matrix`), when that IoU reaches :data:`MIN_RESOLUTION_IOU`; a region that
+(:func:`rexlib.dataset.grounding.iou_matrix`), when that IoU reaches :data:`MIN_RESOLUTION_IOU`; a region that
 covers no object that well makes its statement false. Statements are checked with the executor's own
 rules (``rexlib.program``): an attribute is one of the object's attributes (or its name), a relation is
 stored in either direction where it has an inverse, a position is the object's third of the image and
@@ -34,8 +34,8 @@ import numpy as np
 
 from rexlib import gqa
 from rexlib.boxes import grid_cell, iou_matrix
-from rexlib.grounding import tokenize_raw
-from rexlib.metrics.statements import (
+from rexlib.dataset.grounding import tokenize_raw
+from rexlib.evaluation.metrics.statements import (
     AtPosition,
     Compared,
     Exists,
@@ -491,7 +491,7 @@ class Judgement:
         return [s for s, v in zip(self.reading.statements, self.verdicts) if v is False]
 
     def marks(self) -> list[tuple[str, tuple[int, ...], bool | None]]:
-        """(statement text, the regions it names, verdict) per statement: ``rexlib.viz.mark_statements``."""
+        """(statement text, the regions it names, verdict) per statement: ``rexlib.notebook_support.viz.mark_statements``."""
         return [(describe(s), tuple(m.region for m in mentions(s) if m.region is not None), v)
                 for s, v in zip(self.reading.statements, self.verdicts)]
 
@@ -647,7 +647,7 @@ def judge_split(explanations: Mapping[str, str], answers: Mapping[str, str | Non
 
 def build_categories(data_dir: str | Path) -> CategoryTable | None:
     """The attribute table the build mined over all its splits (``attribute_category_counts.json``)."""
-    from rexlib.builder import CATEGORY_TABLE_FILE
+    from rexlib.dataset.build import CATEGORY_TABLE_FILE
 
     path = Path(data_dir) / CATEGORY_TABLE_FILE
     return CategoryTable(_read(path)["table"]) if path.is_file() else None
@@ -697,7 +697,7 @@ def judge_predictions(predictions: Mapping[str, dict], data_dir: str | Path, spl
     """Per-question judgements of a run's predictions (question id -> {"explanation", "answer"})."""
     import h5py
 
-    from rexlib.evaluate import load_split_truth, regions_path
+    from rexlib.evaluation.evaluate import load_split_truth, regions_path
 
     gqa_dir = Path(gqa_dir) if gqa_dir is not None else find_gqa_dir(data_dir)
     if gqa_dir is None:

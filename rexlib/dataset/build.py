@@ -50,9 +50,8 @@ from typing import NamedTuple
 import numpy as np
 
 from rexlib import gqa
-from rexlib.grounding import GroundingError, ImageGrounding, ground
-from rexlib.io import read_json, write_json
-from rexlib.store import (
+from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground
+from rexlib.dataset.store import (
     MAX_EXPLANATION_LENGTH,
     MAX_QUESTION_LENGTH,
     Row,
@@ -61,7 +60,8 @@ from rexlib.store import (
     write_dataset_json,
     write_split,
 )
-from rexlib.vocab import Vocabularies, build_vocabularies
+from rexlib.dataset.vocab import Vocabularies, build_vocabularies
+from rexlib.io import read_json, write_json
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
@@ -554,7 +554,7 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
             for split, records in split_records.items()}
     vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log)
 
-    # Attribute value -> category, for the evaluation's attribute recall (rexlib/evaluate.py reads it).
+    # Attribute value -> category, for the evaluation's attribute recall (rexlib/evaluation/evaluate.py reads it).
     category_summary = None
     if categories is not None:
         table, unknown = categories
@@ -663,7 +663,7 @@ def build(gqa_dir, regions_path, out_dir, splits: Sequence[str] | None = None, w
     ``splits=None`` builds every split whose question and scene-graph files exist (and says which).
     ``regions_path=None`` reads ``gqa_dir/regions.h5``. With ``shard``, only processes this shard's
     questions into ``out_dir/shards/i-of-n`` and returns ``{}`` (run
-    :func:`rexlib.builder_merge.merge` when every shard is done). ``executor`` (default
+    :func:`rexlib.dataset.merge.merge` when every shard is done). ``executor`` (default
     :func:`rexlib.program.execute` over the mined categories) and ``execution_error`` are injectable
     for tests.
     """

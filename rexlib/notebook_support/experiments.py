@@ -3,8 +3,8 @@
 * Where things live: `workspace(...)` resolves the repository root, the output folder and the dataset,
   run, figure and table folders for a notebook size.
 * Data: `ensure_world` and `ensure_dataset` build the embedded world and its GQA-REX store when missing.
-* Training: `train_and_evaluate` trains one run through the `python -m rexlib train` command (in this
-  process) and evaluates it; a finished run is reused when it was asked for with the same arguments.
+* Training: `train_runs` trains runs through the `python -m rexlib train` command (two processes at a
+  time) and evaluates each; a finished run is reused when it was asked for with the same arguments.
   `train_seeds` repeats that over seeds; `transfer_experiment` runs explanation pretraining followed by
   VQA on a share of the answers, against VQA from scratch.
 * Tables: `metrics_row` flattens a `metrics_{split}.json` into the paper's columns, `summary_table`
@@ -31,7 +31,12 @@ import h5py
 import numpy as np
 import pandas as pd
 
-REPORT_MARKER = "<!-- rex:report -->"  # the same marker rexlib.notebooks looks for
+from rexlib.dataset.store import regions_path
+from rexlib.io import decode_strings, read_json, write_json
+
+load_json = read_json  # the notebooks' name: a missing file is an error that names it
+
+REPORT_MARKER = "<!-- rex:report -->"  # the same marker rexlib.notebook_support.runner looks for
 REQUEST_FILE = "notebook_request.json"  # written into a run folder: the arguments it was trained with
 
 # The evaluation table's columns, in the paper's order.
@@ -55,7 +60,7 @@ def find_root(root: str | os.PathLike = "") -> Path:
     for folder in (Path.cwd(), *Path.cwd().parents):
         if (folder / "rexlib").is_dir() and (folder / "notebooks").is_dir():
             return folder
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]  # rexlib/notebook_support/<this file>
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ def ensure_dataset(gqa_dir: str | os.PathLike, data_dir: str | os.PathLike, regi
     """
     data_dir = Path(data_dir)
     if not (data_dir / "dataset.json").is_file():
-        from rexlib.builder import build
+        from rexlib.dataset.build import build
 
         regions_path = Path(regions) if regions else Path(gqa_dir) / "regions.h5"
         available = [split for split in splits if (Path(gqa_dir) / "questions" /
@@ -141,21 +146,6 @@ def build_reports(data_dir: str | os.PathLike) -> dict[str, dict]:
     paths = sorted(Path(data_dir).glob("build_report_*.json"),
                    key=lambda path: (order.get(path.stem.removeprefix("build_report_"), 99), path.name))
     return {path.stem.removeprefix("build_report_"): json.loads(path.read_text()) for path in paths}
-
-
-def dataset_splits(data_dir: str | os.PathLike) -> list[str]:
-    """The splits a store holds (`dataset.json`'s list, falling back to the `{split}.h5` files)."""
-    data_dir = Path(data_dir)
-    info_path = data_dir / "dataset.json"
-    if info_path.is_file():
-        splits = json.loads(info_path.read_text()).get("splits")
-        if splits:
-            return [split for split in splits if (data_dir / f"{split}.h5").is_file()]
-    return sorted(path.stem for path in data_dir.glob("*.h5") if path.stem != "regions")
-
-
-def _strings(dataset) -> list[str]:
-    return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in dataset[()]]
 
 
 def build_summary(reports: dict[str, dict]) -> pd.DataFrame:
@@ -264,11 +254,11 @@ def split_table(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
         raise FileNotFoundError(f"{path}: not found (is '{split}' a built split of {data_dir}?)")
     vocab = json.loads((data_dir / "vocab.json").read_text())
     with h5py.File(path, "r") as store:
-        question_ids = _strings(store["question_ids"])
+        question_ids = decode_strings(store["question_ids"])
         frame = pd.DataFrame({"question_id": question_ids,
                               "image_index": np.asarray(store["image_index"][()], dtype=np.int64)})
         for key in ("types_structural", "types_semantic", "types_detailed", "families"):
-            frame[key.removeprefix("types_")] = _strings(store[key]) if key in store else ""
+            frame[key.removeprefix("types_")] = decode_strings(store[key]) if key in store else ""
         question_vocab = vocab["question"]
         questions, lengths = store["questions"][()], store["question_lengths"][()]
         answers = store["answers"][()]
@@ -281,8 +271,8 @@ def split_table(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
     ]
     answer_vocab = vocab["answer"]
     frame["answer_gt"] = [answer_vocab[answer] if answer >= 0 else None for answer in answers]
-    with h5py.File(_regions_path(data_dir), "r") as regions:
-        image_ids = _strings(regions["image_ids"])
+    with h5py.File(regions_path(data_dir), "r") as regions:
+        image_ids = decode_strings(regions["image_ids"])
         sizes = np.asarray(regions["sizes"][()])
     frame["image_id"] = [image_ids[index] for index in frame["image_index"]]
     frame["width"] = [int(sizes[index][0]) for index in frame["image_index"]]
@@ -298,23 +288,11 @@ def _first(value) -> str:
     return value[0] if isinstance(value, list) and value else (value if isinstance(value, str) else "")
 
 
-def _regions_path(data_dir: Path) -> Path:
-    info = json.loads((data_dir / "dataset.json").read_text())
-    path = Path(info["regions"])
-    return path if path.is_absolute() else data_dir / path
-
-
-def region_boxes(data_dir: str | os.PathLike, image_index: int) -> np.ndarray:
-    """(36, 4) detector boxes of one image, x1,y1,x2,y2 pixels."""
-    with h5py.File(_regions_path(Path(data_dir)), "r") as regions:
-        return np.asarray(regions["boxes"][int(image_index)], dtype=np.float32)
-
-
 class RegionBoxes:
     """All the detector boxes of a store, read once, indexed by image row (for the explorer and figures)."""
 
     def __init__(self, data_dir: str | os.PathLike):
-        with h5py.File(_regions_path(Path(data_dir)), "r") as regions:
+        with h5py.File(regions_path(Path(data_dir)), "r") as regions:
             self.boxes = np.asarray(regions["boxes"][()], dtype=np.float32)
 
     def __call__(self, image_index: int) -> np.ndarray:
@@ -509,19 +487,8 @@ def train_runs(data_dir, jobs: Sequence[tuple[str | os.PathLike, dict]], split: 
             if left:
                 start(index, left)
             else:
-                _write_json(jobs[index][0] / REQUEST_FILE, requests[index])
+                write_json(jobs[index][0] / REQUEST_FILE, requests[index], indent=1)
     return [json.loads((run_dir / f"metrics_{split}.json").read_text()) for run_dir, _ in jobs]
-
-
-def train_and_evaluate(data_dir, run_dir, split: str = "val", *, retrain: bool = False, **settings) -> dict:
-    """Train one run (see `train_arguments` for the settings) and evaluate it on `split` (see `train_runs`)."""
-    return train_runs(data_dir, [(run_dir, settings)], split, retrain=retrain)[0]
-
-
-def _write_json(path: Path, value) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value, indent=1))
-    os.replace(temporary, path)
 
 
 def _value(mapping, *keys):
@@ -541,7 +508,7 @@ def metrics_row(metrics: dict) -> dict:
     for part in ("all", "head", "tail"):
         row[f"OOD {part}"] = _value(metrics, "ood", part, "accuracy")
     row["Attribute recall"] = _value(metrics, "attributes", "overall")
-    for column, key in zip(TRUTH_COLUMNS, ("faithfulness", "consistency", "parse_rate")):  # rexlib.metrics.faithfulness
+    for column, key in zip(TRUTH_COLUMNS, ("faithfulness", "consistency", "parse_rate")):  # rexlib.evaluation.metrics.faithfulness
         row[column] = _value(metrics, "faithfulness", key)
     return row
 
@@ -709,7 +676,7 @@ def load_examples(data_dir: str | os.PathLike, split: str = "val", run_dir: str 
 
 
 def _per_question_grounding(data_dir: Path, split: str, frame: pd.DataFrame) -> list[float]:
-    from rexlib.metrics.grounding import grounding_score
+    from rexlib.evaluation.metrics.grounding import grounding_score
 
     truth_path = data_dir / f"grounding_{split}.json"
     if not truth_path.is_file():
@@ -748,7 +715,7 @@ def answering_family(families: str) -> str:
 
 def explanation_objects(data_dir: str | os.PathLike, split: str) -> dict[str, tuple[str, ...]]:
     """question id -> the scene-graph object ids its raw explanation refers to (``(obj:ID)``), in order."""
-    from rexlib.grounding import OBJECT, GroundingError, tokenize_raw
+    from rexlib.dataset.grounding import OBJECT, GroundingError, tokenize_raw
 
     path = Path(data_dir) / f"processed_explanation_{split}.json"
     if not path.is_file():
@@ -934,19 +901,11 @@ def attribute_table(metrics: dict) -> pd.DataFrame:
                          for category, value in per_category.items()], columns=["category", "recall", "stated"])
 
 
-def load_json(path: str | os.PathLike):
-    """Read a json file, naming it when it is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found")
-    return json.loads(path.read_text())
-
-
 # ------------------------------------------------------------------------------------- diagnostics
 # Does the answer come from the image? Three references that need no new model code: a lookup table that
 # never sees the image, a store whose regions are a clean encoding of the scene graph (reading the image
 # made trivial, so what remains is reasoning), and evaluation with every image's regions swapped for
-# another image's (`rexlib.evaluate.evaluate_run(..., regions="swapped")`).
+# another image's (`rexlib.evaluation.evaluate.evaluate_run(..., regions="swapped")`).
 
 
 def question_only_lookup(data_dir, split: str = "val", train_split: str = "train") -> dict:
@@ -956,7 +915,7 @@ def question_only_lookup(data_dir, split: str = "val", train_split: str = "train
         with h5py.File(Path(data_dir) / f"{name}.h5", "r") as handle:
             lengths = handle["question_lengths"][:]
             questions = [tuple(row[:length]) for row, length in zip(handle["questions"][:], lengths)]
-            return questions, handle["answers"][:], _strings(handle["types_detailed"])
+            return questions, handle["answers"][:], decode_strings(handle["types_detailed"])
 
     train_questions, train_answers, train_types = read(train_split)
     by_text: dict[tuple, Counter] = {}
@@ -1002,10 +961,10 @@ def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
                     for word in [f"name:{obj['name']}", *(f"attribute:{value}" for value in obj["attributes"])]})
     column = {word: index + 1 for index, word in enumerate(words)}  # column 0: background
     info = json.loads((data_dir / "dataset.json").read_text())
-    regions = Path(info["regions"]) if Path(info["regions"]).is_absolute() else data_dir / info["regions"]
+    regions = regions_path(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with h5py.File(regions, "r") as source:
-        image_ids = _strings(source["image_ids"])
+        image_ids = decode_strings(source["image_ids"])
         boxes = source["boxes"][:]
         features = np.zeros((len(image_ids), boxes.shape[1], len(words) + 1), np.float16)
         for row, image_id in enumerate(image_ids):
@@ -1029,14 +988,14 @@ def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
     for path in data_dir.iterdir():
         if path.name not in ("dataset.json", "partial") and not (out_dir / path.name).exists():
             (out_dir / path.name).symlink_to(path)
-    _write_json(out_dir / "dataset.json", {**info, "regions": "regions_oracle.h5",
+    write_json(out_dir / "dataset.json", {**info, "regions": "regions_oracle.h5",
                                            "source": f"oracle regions of {data_dir} from {gqa_dir} scene graphs"})
     return out_dir
 
 
 def evaluate_regions(run_dir, data_dir, split: str = "val", regions: str = "swapped") -> dict:
     """A run's metrics with its regions replaced (`none` or `swapped`); computed once, then read back."""
-    from rexlib.evaluate import evaluate_run
+    from rexlib.evaluation.evaluate import evaluate_run
 
     path = Path(run_dir) / f"metrics_{split}-regions-{regions}.json"
     checkpoint = Path(run_dir) / "checkpoint_best.pt"

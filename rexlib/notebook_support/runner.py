@@ -68,8 +68,8 @@ SIZES: dict[str, dict[str, dict]] = {
 
 
 def repository_root() -> Path:
-    """The repository holding the notebooks (this package sits one level below it)."""
-    return Path(__file__).resolve().parent.parent
+    """The repository holding the notebooks (this module sits two levels below it)."""
+    return Path(__file__).resolve().parents[2]  # rexlib/notebook_support/<this file>
 
 
 def notebook_path(name: str, root: Path | None = None) -> Path:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rexlib.evaluate import decode_split, read_json, resolve_data_dir, write_json_atomic
+from rexlib.evaluation.evaluate import decode_split, resolve_data_dir
+from rexlib.io import read_json, write_json
 
 
 def submission_entries(predictions: dict[str, dict | str]) -> list[dict[str, str]]:
@@ -27,7 +28,7 @@ def submission_entries(predictions: dict[str, dict | str]) -> list[dict[str, str
 def write_submission(predictions: dict[str, dict | str], out: str | Path) -> int:
     """Write the submission file atomically; returns the number of answers written."""
     entries = submission_entries(predictions)
-    write_json_atomic(out, entries)
+    write_json(out, entries, indent=1)
     return len(entries)
 
 
@@ -41,7 +42,7 @@ def predictions_from_run(
     progress: bool = True,
 ) -> dict[str, dict]:
     """Decode ``split`` greedily with the run's checkpoint (answers do not depend on the beam)."""
-    from rexlib.train import load_run, run_tokenizer
+    from rexlib.training.loop import load_run, run_tokenizer
 
     model, config, vocab = load_run(run_dir, which=which)
     data_dir = resolve_data_dir(run_dir, data_dir, config)

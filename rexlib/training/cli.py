@@ -1,4 +1,4 @@
-"""`python -m rexlib train`: flags -> `rexlib.train.TrainConfig` -> `rexlib.train.train`."""
+"""`python -m rexlib train`: flags -> `rexlib.training.loop.TrainConfig` -> `rexlib.training.loop.train`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=None,
-                        help="peak learning rate (default: the preset's, rexlib.train.DEFAULT_LR)")
+                        help="peak learning rate (default: the preset's, rexlib.training.loop.DEFAULT_LR)")
     parser.add_argument("--schedule", default="linear", choices=["linear", "cosine", "constant"])
     parser.add_argument("--warmup-fraction", type=float, default=0.05)
     parser.add_argument("--grad-clip", type=float, default=1.0)
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from rexlib.train import TrainConfig
+    from rexlib.training.loop import TrainConfig
 
     return TrainConfig(
         data=args.data, out=args.out, mode=args.mode, preset=args.preset,
@@ -81,7 +81,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from rexlib.train import train
+    from rexlib.training.loop import train
 
     summary = train(config_from_args(args))
     if summary.get("global_step") is not None:

@@ -26,8 +26,15 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from rexlib.data import REXDataset, collate, load_dataset_info, load_vocab, split_types, stratified_subset
 from rexlib.model import REX, REXConfig, batch_accuracies, compute_losses, vocab_overrides
+from rexlib.training.data import (
+    REXDataset,
+    collate,
+    load_dataset_info,
+    load_vocab,
+    split_types,
+    stratified_subset,
+)
 
 # mode -> loss mode. Transfer (`vqa-finetune` on a `--fraction` of the questions) trains the paper's whole
 # multi-task loss (answer + explanation + gate) on the subset; `answer-only` is the diagnostic without

@@ -12,8 +12,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from rexlib.dataset.vocab import Vocabularies, tokenize_question
 from rexlib.io import atomic_h5, decode_strings, put, read_json, strings, write_json
-from rexlib.vocab import Vocabularies, tokenize_question
 
 MAX_EXPLANATION_LENGTH = 12
 MAX_QUESTION_LENGTH = 24
@@ -159,12 +159,19 @@ def write_dataset_json(out_dir: str | os.PathLike, regions_path: str | os.PathLi
 
 
 def read_dataset_json(data_dir: str | os.PathLike) -> dict:
-    """``dataset.json`` with ``regions`` resolved to an absolute path."""
+    """``dataset.json`` with ``regions`` resolved to an absolute path (ValueError when it names none)."""
     data_dir = Path(data_dir)
     manifest = read_json(data_dir / "dataset.json")
+    if "regions" not in manifest:
+        raise ValueError(f"{data_dir / 'dataset.json'}: no 'regions' entry")
     regions = Path(manifest["regions"])
     manifest["regions"] = str(regions if regions.is_absolute() else (data_dir / regions).resolve())
     return manifest
+
+
+def regions_path(data_dir: str | os.PathLike) -> Path:
+    """The regions.h5 named by ``DATA/dataset.json`` (written relative to DATA, or absolute)."""
+    return Path(read_dataset_json(data_dir)["regions"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def derive_ood_splits(
 
     Args:
         truth: question id -> ground-truth answer; questions with ``None`` answers or no group are left out.
-        groups: question id -> group: GQA's ``groups.local`` (``rexlib.evaluate.ood_groups``).
+        groups: question id -> group: GQA's ``groups.local`` (``rexlib.evaluation.evaluate.ood_groups``).
         alpha: the margin α; GQA-OOD's default is 0.2.
     """
     if alpha < 0:

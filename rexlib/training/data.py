@@ -16,6 +16,8 @@ import h5py
 import numpy as np
 import torch
 
+from rexlib.dataset.store import regions_path
+
 SPLIT_ARRAYS = (
     "image_index", "questions", "question_lengths", "answers", "explanations", "explanation_lengths",
     "gate_targets",
@@ -37,8 +39,7 @@ def load_dataset_info(data_dir) -> dict:
     if not path.is_file():
         raise StoreError(f"{path}: not found; is {data_dir} a GQA-REX store built by `python -m rexlib build`?")
     info = json.loads(path.read_text())
-    regions = Path(info["regions"])
-    info["regions_path"] = str(regions if regions.is_absolute() else Path(data_dir) / regions)
+    info["regions_path"] = str(regions_path(data_dir))
     return info
 
 

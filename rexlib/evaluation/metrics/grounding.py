@@ -13,7 +13,7 @@ region token has IoU 0.
 Union areas are exact, not rasterised: the box edges cut the plane into a small grid of cells, a cell
 belongs to a union when some box contains it, and the union's area is the sum of its cells' areas.
 This is vectorised in numpy and independent of the image's resolution. Boxes are not clipped to the
-image, like the upper bound ``rexlib.grounding`` writes, so the two are measured the same way.
+image, like the upper bound ``rexlib.dataset.grounding`` writes, so the two are measured the same way.
 
 **Where we differ from the authors' code, on purpose.** Their evaluator assigns the ground-truth mask
 after its loop over the objects, so only the *last* ground-truth box is painted. ``mode="union"`` (the
@@ -56,7 +56,7 @@ def question_iou(
     """IoU for one question under ``mode`` (see the module docstring).
 
     ``image_size`` clips boxes in ``"reference"`` mode only (their masks live on the image grid). The
-    ``"union"`` mode does not clip, so that it matches ``upper_bound``, which ``rexlib.grounding``
+    ``"union"`` mode does not clip, so that it matches ``upper_bound``, which ``rexlib.dataset.grounding``
     computes on the unclipped boxes: naming exactly the upper bound's regions then scores 100.
     """
     if mode == "union":

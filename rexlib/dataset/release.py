@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rexlib import gqa
 from rexlib.boxes import NUM_REGIONS
-from rexlib.builder import (
+from rexlib.dataset.build import (
     AGREE,
     SKIP_GROUNDING,
     SKIP_PARSE,
@@ -39,9 +39,9 @@ from rexlib.builder import (
     mine_categories,
     summary_table,
 )
-from rexlib.grounding import GroundingError, ImageGrounding, ground
+from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground
+from rexlib.dataset.store import MAX_EXPLANATION_LENGTH, read_region_boxes
 from rexlib.io import read_json, write_json
-from rexlib.store import MAX_EXPLANATION_LENGTH, read_region_boxes
 
 RELEASE_SPLITS = ("train", "val", "testdev")
 

@@ -17,9 +17,6 @@ run folder, atomically.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,49 +24,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from rexlib.metrics.answers import answer_accuracy, correctness, ood_accuracy, ood_question_ids
-from rexlib.metrics.attributes import attribute_recall
-from rexlib.metrics.captions import caption_scores
-from rexlib.metrics.faithfulness import explanation_truth, format_truth
-from rexlib.metrics.grounding import GROUNDING_MODES, grounding_score
+from rexlib.dataset.store import regions_path
+from rexlib.evaluation.metrics.answers import answer_accuracy, correctness, ood_accuracy, ood_question_ids
+from rexlib.evaluation.metrics.attributes import attribute_recall
+from rexlib.evaluation.metrics.captions import caption_scores
+from rexlib.evaluation.metrics.faithfulness import explanation_truth, format_truth
+from rexlib.evaluation.metrics.grounding import GROUNDING_MODES, grounding_score
+from rexlib.io import decode_strings, read_json, write_json
 
 # Explanation vocabulary ids fixed by docs/contracts.md.
 PAD_ID, START_ID, END_ID = 0, 1, 2
 ATTRIBUTE_TABLE_FILE = "attribute_categories.json"
-
-
-# ---------------------------------------------------------------------------------------------- files
-
-
-def read_json(path: str | Path) -> Any:
-    """Load a json file; a missing or broken file is an error that names it."""
-    path = Path(path)
-    try:
-        with path.open() as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: file not found") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid json ({error})") from error
-
-
-def write_json_atomic(path: str | Path, content: Any) -> None:
-    """Write json to a temporary file beside ``path``, then rename it over ``path`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(content, stream, indent=1, sort_keys=False)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _strings(dataset: h5py.Dataset) -> list[str]:
-    return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in dataset[()]]
 
 
 @dataclass
@@ -102,16 +67,16 @@ def load_split_truth(data_dir: str | Path, split: str) -> SplitTruth:
         ]
         if missing:
             raise ValueError(f"{path}: missing datasets {', '.join(missing)}")
-        question_ids = _strings(store["question_ids"])
+        question_ids = decode_strings(store["question_ids"])
         image_index = np.asarray(store["image_index"][()], dtype=np.int64)
         answer_ids = np.asarray(store["answers"][()], dtype=np.int64)
         kinds = {
-            kind: _strings(store[f"types_{kind}"])
+            kind: decode_strings(store[f"types_{kind}"])
             for kind in ("structural", "semantic", "detailed")
             if f"types_{kind}" in store
         }
-        families = _strings(store["families"]) if "families" in store else [""] * len(question_ids)
-        local_groups = _strings(store["groups_local"]) if "groups_local" in store else [""] * len(question_ids)
+        families = decode_strings(store["families"]) if "families" in store else [""] * len(question_ids)
+        local_groups = decode_strings(store["groups_local"]) if "groups_local" in store else [""] * len(question_ids)
     answers: dict[str, str | None] = {}
     for question_id, answer_id in zip(question_ids, answer_ids):
         if answer_id >= len(answer_vocabulary):
@@ -130,32 +95,15 @@ def load_split_truth(data_dir: str | Path, split: str) -> SplitTruth:
     )
 
 
-def regions_path(data_dir: str | Path) -> Path:
-    """The regions.h5 named by ``DATA/dataset.json`` (relative to DATA, or absolute)."""
-    data_dir = Path(data_dir)
-    manifest = read_json(data_dir / "dataset.json")
-    if "regions" not in manifest:
-        raise ValueError(f"{data_dir / 'dataset.json'}: no 'regions' entry")
-    path = Path(manifest["regions"])
-    return path if path.is_absolute() else data_dir / path
-
-
 def load_attribute_table(data_dir: str | Path) -> dict[str, str] | None:
     """Attribute value -> category for the dataset, or ``None`` when there is none to be had.
 
-    ``DATA/attribute_categories.json`` when present (the way to plug in GQA's own tables); else, for a
-    dataset built from the embedded world (``dataset.json``'s ``source`` mentions "world"), the world's
-    ontology. Real GQA without a table gets ``None``: a partial table would give misleading recalls.
+    ``DATA/attribute_categories.json``: the table the build mined from the questions' programs (merged
+    with GQA's own mapping file when one was passed), on the world and on GQA alike. A store without it
+    (an old build) gets ``None``: a guessed table would give misleading recalls.
     """
-    data_dir = Path(data_dir)
-    path = data_dir / ATTRIBUTE_TABLE_FILE
+    path = Path(data_dir) / ATTRIBUTE_TABLE_FILE
     if not path.is_file():
-        manifest_path = data_dir / "dataset.json"
-        source = str(read_json(manifest_path).get("source", "")) if manifest_path.is_file() else ""
-        if "world" in source.lower():
-            from rexlib.world.ontology import CATEGORY_OF_VALUE
-
-            return dict(CATEGORY_OF_VALUE)
         return None
     table = read_json(path)
     if not isinstance(table, dict) or not all(isinstance(value, str) for value in table.values()):
@@ -216,13 +164,13 @@ def compute_metrics(
         data_dir: a GQA-REX dataset folder (``dataset.json``, ``vocab.json``, ``{split}.h5``,
             ``converted_explanation_{split}.json``, ``grounding_{split}.json``).
         grounding_mode: ``"union"`` (every ground-truth box) or ``"reference"`` (the authors' code:
-            last box only); see ``rexlib.metrics.grounding``.
+            last box only); see ``rexlib.evaluation.metrics.grounding``.
         attribute_categories: attribute value -> category; default ``DATA/attribute_categories.json``.
             Without a table, attribute recall is reported as unavailable.
         ood_dir: folder with GQA-OOD's question-id files for ``split``; also searched: ``DATA/ood`` and
-            ``DATA``. Without them head / tail are derived by GQA-OOD's rule (``rexlib.metrics.answers``).
+            ``DATA``. Without them head / tail are derived by GQA-OOD's rule (``rexlib.evaluation.metrics.answers``).
         alpha: GQA-OOD's head / tail margin.
-        empty_predictions: see ``rexlib.metrics.captions.caption_scores``.
+        empty_predictions: see ``rexlib.evaluation.metrics.captions.caption_scores``.
     """
     data_dir = Path(data_dir)
     _check_predictions(predictions)
@@ -398,23 +346,23 @@ def decode_split(
 ) -> dict[str, dict]:
     """Run ``model`` over every question of ``split``: question id -> {"explanation", "answer"}.
 
-    Greedy decoding when ``beam_size == 1``, else beam search (``rexlib.decode``). The batches come
-    from ``rexlib.data.REXDataset`` / ``collate``; tensors go to the model's device.
+    Greedy decoding when ``beam_size == 1``, else beam search (``rexlib.model.decoding``). The batches come
+    from ``rexlib.training.data.REXDataset`` / ``collate``; tensors go to the model's device.
 
     Args:
         vocab: the vocabularies the model was trained with (``load_run``'s third value); default the
             dataset's ``vocab.json``. Token and answer ids are read back through it.
-        tokenizer: the BERT tokenizer of a pretrained backbone (``rexlib.train.question_tokenizer``).
+        tokenizer: the BERT tokenizer of a pretrained backbone (``rexlib.training.loop.question_tokenizer``).
         max_length: explanation words before ``<end>``; default the model's, else ``dataset.json``'s.
-        regions: ``image`` (each question's own), ``none`` or ``swapped`` (``rexlib.data.REGION_SOURCES``:
+        regions: ``image`` (each question's own), ``none`` or ``swapped`` (``rexlib.training.data.REGION_SOURCES``:
             the diagnostics of whether answers read the image).
     """
     import torch
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from rexlib.data import REXDataset, collate
-    from rexlib.decode import beam_search, greedy
+    from rexlib.model.decoding import beam_search, greedy
+    from rexlib.training.data import REXDataset, collate
 
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, not {beam_size}")
@@ -426,7 +374,7 @@ def decode_split(
     if max_length is None:
         max_length = read_json(data_dir / "dataset.json").get("max_explanation_length", 12)
     with h5py.File(data_dir / f"{split}.h5", "r") as store:
-        question_ids = _strings(store["question_ids"])
+        question_ids = decode_strings(store["question_ids"])
     dataset = REXDataset(data_dir, split, tokenizer=tokenizer, regions=regions)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     device = next(model.parameters()).device
@@ -487,11 +435,11 @@ def evaluate_run(
 
     Writes ``predictions_{split}.json`` (question id -> {"explanation", "answer", "answer_gt",
     "explanation_gt"}) and ``metrics_{split}.json``; returns the metrics. The questions are read with
-    the run's own tokenizer (``rexlib.train.run_tokenizer``) and ids with the run's vocab.json. With
+    the run's own tokenizer (``rexlib.training.loop.run_tokenizer``) and ids with the run's vocab.json. With
     ``regions`` other than the run's own (``image``, or ``none`` for a question-only run; the default)
     the files are ``predictions_{split}-regions-{regions}.json`` / ``metrics_{split}-regions-{regions}.json``.
     """
-    from rexlib.train import load_run, run_tokenizer
+    from rexlib.training.loop import load_run, run_tokenizer
 
     run_dir = Path(run_dir)
     model, config, vocab = load_run(run_dir, which=which)
@@ -520,8 +468,8 @@ def evaluate_run(
         prediction["answer_gt"] = truth.answers[question_id]
         prediction["explanation_gt"] = references[question_id][0]
     suffix = split if regions == trained_with else f"{split}-regions-{regions}"
-    write_json_atomic(run_dir / f"predictions_{suffix}.json", predictions)
-    write_json_atomic(run_dir / f"metrics_{suffix}.json", metrics)
+    write_json(run_dir / f"predictions_{suffix}.json", predictions, indent=1, allow_nan=True)
+    write_json(run_dir / f"metrics_{suffix}.json", metrics, indent=1, allow_nan=True)
     return metrics
 
 

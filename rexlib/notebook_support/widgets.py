@@ -1,6 +1,6 @@
 """An ipywidgets explorer of grounded explanations: pick a question, see where both explanations point.
 
-`Explorer(examples, boxes, images_dir)` takes the table `rexlib.experiments.load_examples` returns (one
+`Explorer(examples, boxes, images_dir)` takes the table `rexlib.notebook_support.experiments.load_examples` returns (one
 row per question, with a run's predictions when there is one). Filters narrow the questions by type and
 by answer correctness; a dropdown and a slider pick one; the view shows the image with the ground-truth
 boxes (solid) and the predicted boxes (dashed), the question, both explanations with their `#k` words
@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from rexlib import viz
+from rexlib.notebook_support import viz
 
 ALL = "all"
 CORRECTNESS = ("all", "correct", "wrong")
@@ -39,7 +39,7 @@ class Explorer:
         missing = [column for column in REQUIRED_COLUMNS if column not in examples.columns]
         if missing:
             raise ValueError(f"Explorer: the examples table lacks the columns {', '.join(missing)} "
-                             "(build it with rexlib.experiments.load_examples)")
+                             "(build it with rexlib.notebook_support.experiments.load_examples)")
         if examples.empty:
             raise ValueError("Explorer: the examples table is empty")
         self.examples = examples.reset_index(drop=True)
@@ -76,7 +76,7 @@ class Explorer:
     @classmethod
     def from_run(cls, data_dir, run_dir=None, split: str = "val", images_dir=None, **options) -> Explorer:
         """An explorer over a split of a store and (optionally) a run's predictions on it."""
-        from rexlib.experiments import RegionBoxes, load_examples
+        from rexlib.notebook_support.experiments import RegionBoxes, load_examples
 
         return cls(load_examples(data_dir, split, run_dir), RegionBoxes(data_dir), images_dir, **options)
 

@@ -147,7 +147,7 @@ def mark_statements(image: Image.Image, region_boxes: np.ndarray,
     and the statements listed under the image, the false ones marked FALSE.
 
     marks: (statement text, its regions k, verdict), e.g. ``Judgement.marks()`` of
-    ``rexlib.metrics.faithfulness``. A region named by a false statement is drawn red over any other.
+    ``rexlib.evaluation.metrics.faithfulness``. A region named by a false statement is drawn red over any other.
     """
     picture = image.convert("RGB")
     verdict_of: dict[int, bool | None] = {}
