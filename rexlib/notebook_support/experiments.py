@@ -31,8 +31,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from rexlib.boxes import iou_matrix
 from rexlib.dataset.store import regions_path
-from rexlib.io import decode_strings, read_json, write_json
+from rexlib.io import atomic_h5, decode_strings, read_json, write_json
 
 load_json = read_json  # the notebooks' name: a missing file is an error that names it
 
@@ -935,17 +936,6 @@ def question_only_lookup(data_dir, split: str = "val", train_split: str = "train
             "seen_text": 100.0 * seen_text / max(len(questions), 1)}
 
 
-def _box_iou(boxes: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """IoU of every box (n,4) with every other box (m,4), x1,y1,x2,y2 -> (n,m)."""
-    x1 = np.maximum(boxes[:, None, 0], other[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], other[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], other[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], other[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area(boxes)[:, None] + area(other)[None, :] - inter, 1e-9)
-
-
 def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
     """A copy of the store whose regions carry a clean encoding of the scene graph: each region's feature
     is the multi-hot of the name and attributes of the object it covers best (IoU >= `min_iou`), or a
@@ -973,18 +963,16 @@ def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
             if not objects:
                 continue
             truth = np.array([[o["x"], o["y"], o["x"] + o["w"], o["y"] + o["h"]] for o in objects], np.float32)
-            overlap = _box_iou(boxes[row], truth)
+            overlap = iou_matrix(boxes[row], truth)
             for region, best in enumerate(overlap.argmax(axis=1)):
                 if overlap[region, best] >= min_iou:
                     obj = objects[best]
                     features[row, region, 0] = 0.0
                     for word in [f"name:{obj['name']}", *(f"attribute:{value}" for value in obj["attributes"])]:
                         features[row, region, column[word]] = 1.0
-        temporary = out_dir / ".regions_oracle.h5.tmp"
-        with h5py.File(temporary, "w") as target:
+        with atomic_h5(out_dir / "regions_oracle.h5") as target:
             for key in source:
                 target[key] = features if key == "features" else source[key][:]
-        os.replace(temporary, out_dir / "regions_oracle.h5")
     for path in data_dir.iterdir():
         if path.name not in ("dataset.json", "partial") and not (out_dir / path.name).exists():
             (out_dir / path.name).symlink_to(path)

@@ -51,6 +51,7 @@ from rexlib.evaluation.metrics.statements import (
     mentions,
     read_explanation,
 )
+from rexlib.io import read_json
 from rexlib.program.attributes import (
     COMPARATIVE_SCALES,
     POSITION_CATEGORIES,
@@ -580,13 +581,7 @@ def find_gqa_dir(data_dir: str | Path) -> Path | None:
 
 
 def _read(path: Path) -> dict:
-    try:
-        with path.open() as handle:
-            content = json.load(handle)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: file not found") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid json ({error})") from error
+    content = read_json(path)  # names the file when it is missing or broken
     if not isinstance(content, dict):
         raise ValueError(f"{path}: expected a json object keyed by id")  # noqa: TRY004 - a bad file
     return content
