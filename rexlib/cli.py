@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("rexlib.dataset.build", "execute programs and write the GQA-REX dataset"),
     "merge": ("rexlib.dataset.merge", "join the shards of a sharded build"),
     "import-release": ("rexlib.dataset.release", "use the official GQA-REX json files instead of building"),
+    "pretrain": ("rexlib.pretraining.cli", "pretrain a small VisualBERT on scene-graph captions"),
     "train": ("rexlib.training.cli", "train REX or the baseline"),
     "evaluate": ("rexlib.evaluation.evaluate", "decode a split and compute every metric"),
     "submission": ("rexlib.evaluation.submission", "write GQA test-standard submission answers"),

@@ -10,8 +10,10 @@ Both come from `transformers`, built from a small config by default, or loaded f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from transformers import LxmertConfig, LxmertModel, VisualBertConfig, VisualBertModel
 
@@ -50,13 +52,31 @@ class GeometryAwareProjection(nn.Module):
         return nn.functional.linear(features, self.weight, self.bias) + self.geometry(geometry)
 
 
+GEOMETRY_FILE = "box_geometry.safetensors"  # written beside a backbone pretrained with box geometry (rexlib pretrain)
+
+
+def load_geometry(projection: GeometryAwareProjection, pretrained: str) -> None:
+    """The box projection pretrained with the backbone when its directory has one, else zeros (so a
+    backbone pretrained without geometry, e.g. `visualbert-vqa-coco-pre`, starts exactly as it was)."""
+    path = Path(pretrained) / GEOMETRY_FILE
+    if not path.is_file():
+        projection.zero_geometry()
+        return
+    weights = load_file(str(path))
+    expected = {"weight": tuple(projection.geometry.weight.shape), "bias": tuple(projection.geometry.bias.shape)}
+    found = {key: tuple(value.shape) for key, value in weights.items()}
+    if found != expected:
+        raise ValueError(f"{path}: box projection of shapes {found}, the backbone needs {expected}")
+    projection.geometry.load_state_dict(weights)
+
+
 @dataclass
 class BackboneOutput:
     cls: torch.Tensor        # (B, H)     [CLS] state: the question read against the image
     regions: torch.Tensor    # (B, 36, H) fused region states (what the decoder attends to and points at)
 
 
-def _visualbert_config(config: REXConfig) -> VisualBertConfig:
+def visualbert_config(config: REXConfig) -> VisualBertConfig:
     return VisualBertConfig(
         vocab_size=config.question_vocab_size,
         hidden_size=config.hidden_size,
@@ -99,13 +119,13 @@ class Backbone(nn.Module):
                 self.model = VisualBertModel.from_pretrained(config.pretrained, local_files_only=True,
                                                              add_pooling_layer=False)
             else:
-                self.model = VisualBertModel(_visualbert_config(config), add_pooling_layer=False)
+                self.model = VisualBertModel(visualbert_config(config), add_pooling_layer=False)
             feature_dim = self.model.config.visual_embedding_dim
             self.geometry = config.box_geometry
             if self.geometry:
                 projection = GeometryAwareProjection(self.model.embeddings.visual_projection)
                 if config.pretrained:
-                    projection.zero_geometry()
+                    load_geometry(projection, config.pretrained)
                 self.model.embeddings.visual_projection = projection
         elif config.backbone == "lxmert":
             if config.pretrained:

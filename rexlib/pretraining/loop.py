@@ -1,0 +1,241 @@
+"""Pretrain a small VisualBERT on scene-graph captions, as VisualBERT was pretrained on COCO captions.
+
+Two objectives over (caption, 36 regions) pairs, VisualBERT's own: masked language modelling of the
+caption's content words, and sentence-image matching (does this caption describe these regions?), here
+with hard negatives. The result is a Hugging Face directory (config.json, model.safetensors, the word-level
+tokenizer) that `python -m rexlib train --pretrained DIR` loads like `visualbert-vqa-coco-pre`, plus
+`box_geometry.safetensors` (the projection of each region's box, which REX adds to the visual embedding)
+and `pretraining.json` (recipe, command, metrics, the regions file it was trained against, checksums).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+from transformers import VisualBertForPreTraining
+
+from rexlib import gqa
+from rexlib.dataset.store import regions_path
+from rexlib.io import atomic_path, read_json, write_json
+from rexlib.model.backbone import GEOMETRY_FILE, GeometryAwareProjection, visualbert_config
+from rexlib.model.config import REXConfig
+from rexlib.pretraining.data import (
+    IGNORE,
+    CaptionImages,
+    basic_tokens,
+    build_tokenizer,
+    caption_words,
+    make_batch,
+)
+
+RECIPE_FILE = "pretraining.json"
+
+
+@dataclass
+class PretrainConfig:
+    gqa: str                          # GQA-layout folder: sceneGraphs/{split}_sceneGraphs.json
+    store: str                        # GQA-REX store: its regions file, question vocabulary, attribute categories
+    out: str                          # output directory (a Hugging Face model directory)
+    split: str = "train"              # scene graphs captioned (the store's training images only)
+    preset: str = "tiny"              # REXConfig preset giving the backbone's sizes
+    steps: int = 8000                 # optimiser steps
+    batch_size: int = 128             # captions per step
+    lr: float = 1e-3                  # peak AdamW learning rate (linear warmup, linear decay)
+    warmup_fraction: float = 0.05
+    weight_decay: float = 0.01
+    mask_probability: float = 0.4     # per content word of a matching caption (at least one is masked)
+    negative_probability: float = 0.5  # captions that do not match their regions (half corrupted, half another image's)
+    held_out_images: int = 100        # images of the split kept out of training, for the metrics
+    box_geometry: bool = True         # pretrain the box projection REX adds to the visual embedding
+    eval_every: int = 500             # steps between held-out metrics (and checkpoints)
+    seed: int = 0
+    resume: bool = False              # continue from OUT's checkpoint (written at every evaluation)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _question_words(store: Path) -> set[str]:
+    vocab = read_json(store / "vocab.json")
+    return {token for word in vocab["question"] for token in basic_tokens(word) if word not in ("<pad>", "<unk>")}
+
+
+def build_model(config: PretrainConfig, vocab_size: int, feature_dim: int) -> VisualBertForPreTraining:
+    rex = REXConfig.preset(config.preset, question_vocab_size=vocab_size, region_feature_dim=feature_dim)
+    model = VisualBertForPreTraining(visualbert_config(rex))
+    if config.box_geometry:
+        embeddings = model.visual_bert.embeddings
+        embeddings.visual_projection = GeometryAwareProjection(embeddings.visual_projection)
+    return model
+
+
+def _losses(model, batch) -> dict[str, torch.Tensor]:
+    visual = batch["visual_embeds"]
+    if not isinstance(model.visual_bert.embeddings.visual_projection, GeometryAwareProjection):
+        visual = visual[..., :-7]
+    output = model.visual_bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                               token_type_ids=torch.zeros_like(batch["input_ids"]), visual_embeds=visual,
+                               visual_attention_mask=torch.ones(visual.shape[:2], dtype=torch.long))
+    text_length = batch["input_ids"].shape[1]
+    # The word head reads the caption's positions only (the 36 region positions have no word to predict).
+    logits = model.cls.predictions(output.last_hidden_state[:, :text_length])               # (B,L,V)
+    relationship = model.cls.seq_relationship(output.pooler_output)                         # (B,2)
+    labels = batch["labels"]
+    masked = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE) \
+        if (labels != IGNORE).any() else logits.sum() * 0.0
+    matching = F.cross_entropy(relationship, batch["sentence_image_labels"])
+    with torch.no_grad():
+        known = labels != IGNORE
+        masked_correct = ((logits.argmax(-1) == labels) & known).sum().item()
+        matching_correct = (relationship.argmax(-1) == batch["sentence_image_labels"]).sum().item()
+    return {"total": masked + matching, "masked": masked, "matching": matching,
+            "masked_correct": masked_correct, "masked_count": known.sum().item(),
+            "matching_correct": matching_correct, "matching_count": len(labels)}
+
+
+@torch.no_grad()
+def evaluate(model, images, rows, tokenizer, config: PretrainConfig, batches: int = 8) -> dict[str, float]:
+    """Masked-word accuracy and matching accuracy on held-out images (a fixed random stream)."""
+    model.eval()
+    rng = np.random.default_rng([config.seed, 1])
+    sums = {"masked_correct": 0, "masked_count": 0, "matching_correct": 0, "matching_count": 0}
+    for _ in range(batches):
+        batch = make_batch(images, rng.choice(rows, config.batch_size), tokenizer, rng,
+                           mask_probability=config.mask_probability, negative_probability=config.negative_probability)
+        result = _losses(model, batch)
+        for key in sums:
+            sums[key] += result[key]
+    model.train()
+    return {"masked_accuracy": sums["masked_correct"] / max(sums["masked_count"], 1),
+            "matching_accuracy": sums["matching_correct"] / max(sums["matching_count"], 1)}
+
+
+def _learning_rate(step: int, config: PretrainConfig) -> float:
+    warmup = max(1, int(config.warmup_fraction * config.steps))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    return config.lr * max(0.0, (config.steps - step) / max(1, config.steps - warmup))
+
+
+def save_backbone(model: VisualBertForPreTraining, tokenizer, out: Path, recipe: dict) -> dict:
+    """Write the backbone as a Hugging Face VisualBERT directory; box projection and recipe beside it."""
+    backbone = model.visual_bert
+    projection = backbone.embeddings.visual_projection
+    geometry = isinstance(projection, GeometryAwareProjection)
+    if geometry:  # the Hugging Face model keeps its plain projection; the geometry goes in its own file
+        plain = nn.Linear(projection.weight.shape[1], projection.weight.shape[0])
+        plain.weight, plain.bias = projection.weight, projection.bias
+        backbone.embeddings.visual_projection = plain
+    staging = out.with_name(f".{out.name}.staging")
+    pooler, backbone.pooler = backbone.pooler, None  # the matching head's pooler: REX reads no pooled state
+    backbone.save_pretrained(staging)
+    backbone.pooler = pooler
+    tokenizer.save_pretrained(staging)
+    if geometry:
+        backbone.embeddings.visual_projection = projection
+        save_file({"weight": projection.geometry.weight.detach().contiguous(),
+                   "bias": projection.geometry.bias.detach().contiguous()}, str(staging / GEOMETRY_FILE))
+    recipe = dict(recipe, sha256={p.name: _file_sha256(p) for p in sorted(staging.iterdir()) if p.is_file()})
+    write_json(staging / RECIPE_FILE, recipe, indent=1)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(staging, out)
+    return recipe
+
+
+def pretrain(config: PretrainConfig, log=print) -> dict:
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    store, out = Path(config.store), Path(config.out)
+    regions_file = regions_path(store)
+    categories_file = store / "attribute_categories.json"
+    categories = read_json(categories_file) if categories_file.is_file() else {}
+    _questions_file, scenes_file = gqa.split_files(config.gqa, config.split)
+    images = CaptionImages(Path(scenes_file), regions_file, categories)
+    words = caption_words(images.vocabularies) | _question_words(store)
+    tokenizer = build_tokenizer(words)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(images))
+    held_out, training = order[: config.held_out_images], order[config.held_out_images:]
+    model = build_model(config, len(tokenizer), images.features.shape[-1])
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
+    optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    log(f"pretraining a {config.preset} VisualBERT ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
+        f"parameters) on {len(training)} images of {scenes_file} ({len(held_out)} held out), "
+        f"vocabulary {len(tokenizer)}, {config.steps} steps of {config.batch_size}")
+    history, first_step, spent = [], 0, 0.0
+    checkpoint_file = out.with_name(f".{out.name}.checkpoint.pt")
+    if config.resume and checkpoint_file.is_file():
+        state = torch.load(checkpoint_file, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        history, first_step, spent = state["history"], state["step"], state["seconds"]
+        log(f"resumed from {checkpoint_file} at step {first_step}")
+    started = time.perf_counter() - spent
+    window = {"masked": 0.0, "matching": 0.0, "n": 0}
+    model.train()
+    for step in range(first_step, config.steps):
+        for group in optimiser.param_groups:
+            group["lr"] = _learning_rate(step, config)
+        batch = make_batch(images, rng.choice(training, config.batch_size), tokenizer, rng,
+                           mask_probability=config.mask_probability, negative_probability=config.negative_probability)
+        losses = _losses(model, batch)
+        optimiser.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        window["masked"] += losses["masked"].item()
+        window["matching"] += losses["matching"].item()
+        window["n"] += 1
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+            elapsed = time.perf_counter() - started
+            row = {"step": step + 1, "masked_loss": window["masked"] / window["n"],
+                   "matching_loss": window["matching"] / window["n"],
+                   **evaluate(model, images, held_out, tokenizer, config),
+                   "samples_per_second": (step + 1 - first_step) * config.batch_size / (elapsed - spent)}
+            history.append(row)
+            window = {"masked": 0.0, "matching": 0.0, "n": 0}
+            log("step {step}: masked loss {masked_loss:.3f}, matching loss {matching_loss:.3f}; held out: masked "
+                "words {masked_accuracy:.3f}, matching {matching_accuracy:.3f} ({samples_per_second:.0f} "
+                "captions/s)".format(**row))
+            with atomic_path(checkpoint_file) as temporary:
+                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1,
+                            "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                            "history": history, "seconds": elapsed}, temporary)
+    recipe = {
+        "command": "python -m rexlib pretrain " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["pretrain"] else None,
+        "config": dataclasses.asdict(config),
+        "regions": {"file": str(regions_file), "sha256": _file_sha256(regions_file)},
+        "images": len(training), "held_out_images": len(held_out),
+        "seconds": round(time.perf_counter() - started, 1),
+        "history": history,
+        "torch": torch.__version__,
+    }
+    recipe = save_backbone(model, tokenizer, out, recipe)
+    checkpoint_file.unlink(missing_ok=True)
+    log(f"wrote {out} ({math.ceil(sum(p.stat().st_size for p in out.iterdir()) / 1024)} KiB)")
+    return recipe
+

@@ -1,0 +1,143 @@
+"""Backbone pretraining: captions from scene graphs, their hard negatives, the batches, and the saved
+directory loading into REX through `--pretrained` (weights, box projection, tokenizer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rexlib.dataset.build import build
+from rexlib.model import REX, REXConfig
+from rexlib.pretraining import captions as C
+from rexlib.pretraining.data import CaptionImages, build_tokenizer, caption_words, make_batch
+from rexlib.pretraining.loop import PretrainConfig, _losses, build_model, pretrain
+from rexlib.training.loop import question_tokenizer
+from rexlib.world import build_world
+
+SCENE = {
+    "width": 300, "height": 300,
+    "objects": {
+        "1": {"name": "cup", "x": 10, "y": 10, "w": 40, "h": 40, "attributes": ["white", "glass"],
+              "relations": [{"name": "to the left of", "object": "2"}]},
+        "2": {"name": "table", "x": 200, "y": 200, "w": 90, "h": 90, "attributes": ["brown"], "relations": []},
+    },
+}
+CATEGORY = {"white": "color", "brown": "color", "red": "color", "glass": "material", "wood": "material"}
+
+
+def test_captions_name_objects_of_the_scene_with_roles():
+    rng = np.random.default_rng(0)
+    seen_kinds = set()
+    for _ in range(200):
+        caption = C.scene_caption(SCENE, rng)
+        assert len(caption.words) == len(caption.roles)
+        text = " ".join(caption.words)
+        assert "cup" in text or "table" in text
+        for word, role in zip(caption.words, caption.roles):
+            if role == C.NAME:
+                assert word in ("cup", "table")
+            if role == C.ATTRIBUTE:
+                assert word in ("white", "glass", "brown")
+        if "to the left of" in text:
+            seen_kinds.add("relation")
+            assert text.index("cup") < text.index("to the left of") < text.index("table")
+        if text.endswith("of the image"):
+            seen_kinds.add("position")
+            # the cup's centre is in the top-left third, the table's in the bottom-right
+            assert ("cup" in text and ("left" in text or "top" in text)) or (
+                "table" in text and ("right" in text or "bottom" in text))
+        if text.startswith("there is a"):
+            seen_kinds.add("exists")
+    assert seen_kinds == {"relation", "position", "exists"}
+
+
+def test_a_corrupted_caption_swaps_one_content_phrase_for_one_of_its_kind():
+    vocabularies = C.Vocabularies(names=["cup", "table", "dog"], attributes=["white", "brown", "red", "glass", "wood"],
+                                  relations=["to the left of", "on"])
+    caption = C.Caption(["the", "white", "cup", "is", "to", "the", "left", "of", "the", "table"],
+                        [None, C.ATTRIBUTE, C.NAME, None] + [C.RELATION] * 4 + [None, C.NAME])
+    rng = np.random.default_rng(1)
+    kinds = set()
+    for _ in range(100):
+        corrupted = C.corrupt(caption, vocabularies, rng, CATEGORY)
+        assert corrupted is not None and corrupted.words != caption.words
+        before, after = " ".join(caption.words), " ".join(corrupted.words)
+        if "white" not in after:
+            kinds.add("attribute")
+            assert "brown cup" in after or "red cup" in after  # a colour for a colour, never "glass"
+        elif after.endswith("the table") and "to the left of" not in after:
+            kinds.add("relation")
+            assert " on the table" in after
+        else:
+            kinds.add("name")
+            assert sum(a != b for a, b in zip(before.split(), after.split())) == 1
+    assert kinds == {"attribute", "relation", "name"}
+    assert C.corrupt(C.Caption(["there", "is"], [None, None]), vocabularies, rng) is None
+
+
+@pytest.fixture(scope="module")
+def world_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretraining")
+    world, data = root / "world", root / "data"
+    build_world(world, images=40, seed=0, feature_dim=16, render=False, progress=False, log=lambda _: None)
+    build(world, world / "regions.h5", data, splits=["train", "val"], workers=1)
+    return world, data
+
+
+def test_batches_mask_content_words_of_matching_captions_only(world_store):
+    world, _data = world_store
+    images = CaptionImages(world / "sceneGraphs" / "train_sceneGraphs.json", world / "regions.h5")
+    tokenizer = build_tokenizer(caption_words(images.vocabularies))
+    batch = make_batch(images, np.arange(len(images)), tokenizer, np.random.default_rng(0))
+    matched = batch["sentence_image_labels"] == 0
+    assert 0 < matched.sum() < len(matched)
+    has_label = (batch["labels"] != -100).any(dim=1)
+    assert torch.equal(has_label, matched)                                  # negatives teach matching only
+    masked = batch["labels"] != -100
+    assert (batch["input_ids"][masked] == tokenizer.mask_token_id).all()
+    assert not (batch["labels"][masked] == tokenizer.unk_token_id).any()   # every caption word is in the vocabulary
+    assert batch["visual_embeds"].shape == (len(images), 36, 16 + 7)
+
+
+def test_pretraining_learns_a_batch(world_store):
+    """Both objectives fall on a batch seen again and again: the heads and the backbone can learn."""
+    world, _data = world_store
+    torch.manual_seed(0)
+    images = CaptionImages(world / "sceneGraphs" / "train_sceneGraphs.json", world / "regions.h5")
+    tokenizer = build_tokenizer(caption_words(images.vocabularies))
+    batch = make_batch(images, np.arange(len(images)), tokenizer, np.random.default_rng(0))
+    model = build_model(PretrainConfig(gqa="", store="", out=""), len(tokenizer), 16)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = _losses(model, batch)
+    for _ in range(60):
+        losses = _losses(model, batch)
+        optimiser.zero_grad()
+        losses["total"].backward()
+        optimiser.step()
+    assert losses["masked"].item() < 0.3 * first["masked"].item()
+    assert losses["matching"].item() < 0.5
+
+
+def test_the_pretrained_directory_loads_into_rex(world_store, tmp_path):
+    world, data = world_store
+    out = tmp_path / "visualbert"
+    recipe = pretrain(PretrainConfig(gqa=str(world), store=str(data), out=str(out), steps=6, batch_size=8,
+                                     eval_every=3, held_out_images=5), log=lambda _: None)
+    assert [row["step"] for row in recipe["history"]] == [3, 6]
+    for name, digest in recipe["sha256"].items():                           # the checksums are of the files
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+    assert json.loads((out / "pretraining.json").read_text())["regions"]["sha256"]
+    tokenizer = question_tokenizer(str(out))
+    vocab = json.loads((data / "vocab.json").read_text())["question"]
+    assert tokenizer.unk_token_id not in tokenizer(" ".join(w for w in vocab if w[0] not in "<["))["input_ids"]
+    config = REXConfig.preset("tiny", pretrained=str(out), region_feature_dim=16, question_vocab_size=len(tokenizer))
+    model = REX(config)
+    geometry = load_file(str(out / "box_geometry.safetensors"))
+    assert torch.equal(model.backbone.model.embeddings.visual_projection.geometry.weight.detach(), geometry["weight"])
+    assert geometry["weight"].abs().sum() > 0                               # pretrained, not the zeros of a plain one
+    assert not list(out.parent.glob(".*"))                                  # no staging or checkpoint left behind
