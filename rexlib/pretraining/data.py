@@ -3,8 +3,9 @@
 Each row pairs an image's regions with a caption. With probability `negative_probability` the caption
 does not match (label 1, as VisualBERT's sentence-image head counts): half of those are another image's
 caption, half this image's caption with one content word swapped (a hard negative: "the red cup" where the
-cup is white). Matching captions (label 0) have content words masked for the masked-language loss; the
-words can only be recovered by reading the regions, which is what the backbone is meant to learn.
+cup is white). Every caption has content words masked; on matching captions (label 0) the masked-language
+loss scores them: the words can only be recovered by reading the regions, which is what the backbone is
+meant to learn.
 """
 
 from __future__ import annotations
@@ -96,13 +97,14 @@ def make_batch(images: CaptionImages, rows: np.ndarray, tokenizer: BertTokenizer
     input_ids = encoded["input_ids"].copy()
     labels = np.full_like(input_ids, IGNORE)
     for b, (caption, matched) in enumerate(zip(captions, matches)):
-        if not matched:
-            continue
+        # Every caption is masked alike (a mask must not tell a matching caption from a negative); only
+        # matching ones are scored: a negative's words are not in its image.
         content = [t for t, w in enumerate(encoded.word_ids(b)) if w is not None and caption.roles[w] in CONTENT_ROLES]
         if not content:
             continue
         chosen = [t for t in content if rng.random() < mask_probability] or [content[int(rng.integers(len(content)))]]
-        labels[b, chosen] = input_ids[b, chosen]
+        if matched:
+            labels[b, chosen] = input_ids[b, chosen]
         input_ids[b, chosen] = tokenizer.mask_token_id
     boxes = torch.from_numpy(images.boxes[rows])
     visual = torch.cat([torch.from_numpy(images.features[rows].astype(np.float32)), box_geometry(boxes)], dim=-1)
