@@ -66,7 +66,7 @@ class PretrainConfig:
     resume: bool = False              # continue from OUT's checkpoint (written at every evaluation)
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -154,7 +154,7 @@ def save_backbone(model: VisualBertForPreTraining, tokenizer, out: Path, recipe:
         backbone.embeddings.visual_projection = projection
         save_file({"weight": projection.geometry.weight.detach().contiguous(),
                    "bias": projection.geometry.bias.detach().contiguous()}, str(staging / GEOMETRY_FILE))
-    recipe = dict(recipe, sha256={p.name: _file_sha256(p) for p in sorted(staging.iterdir()) if p.is_file()})
+    recipe = dict(recipe, sha256={p.name: file_sha256(p) for p in sorted(staging.iterdir()) if p.is_file()})
     write_json(staging / RECIPE_FILE, recipe, indent=1)
     if out.exists():
         shutil.rmtree(out)
@@ -228,7 +228,7 @@ def pretrain(config: PretrainConfig, log=print) -> dict:
     recipe = {
         "command": "python -m rexlib pretrain " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["pretrain"] else None,
         "config": dataclasses.asdict(config),
-        "regions": {"file": str(regions_file), "sha256": _file_sha256(regions_file)},
+        "regions": {"file": str(regions_file), "bytes": regions_file.stat().st_size, "sha256": file_sha256(regions_file)},
         "images": len(training), "held_out_images": len(held_out),
         "seconds": round(time.perf_counter() - started, 1),
         "history": history,

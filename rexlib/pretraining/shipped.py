@@ -1,0 +1,36 @@
+"""The backbone rex ships (`weights/visualbert-world-tiny`), and when it applies.
+
+Its weights were pretrained against one regions file: the default world's (`make pretrain` wrote them).
+Region features are the image as the model reads it, so the backbone only fits a store whose regions
+file is that very file (checked by size, then sha256). Real GQA or another world gets a randomly
+initialised backbone unless `--pretrained DIR` names one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rexlib.io import read_json
+from rexlib.pretraining.loop import RECIPE_FILE, file_sha256
+
+SHIPPED_BACKBONE = Path(__file__).resolve().parents[2] / "weights" / "visualbert-world-tiny"
+AUTO = "auto"
+
+
+def backbone_for(regions_file: str | Path, folder: Path = SHIPPED_BACKBONE) -> Path | None:
+    """`folder` when it holds a backbone pretrained against `regions_file`, else None."""
+    recipe_file = Path(folder) / RECIPE_FILE
+    regions_file = Path(regions_file)
+    if not recipe_file.is_file() or not regions_file.is_file():
+        return None
+    trained_on = read_json(recipe_file)["regions"]
+    size = regions_file.stat().st_size  # a cheap first check: real GQA's features are tens of GB
+    if trained_on.get("bytes", size) != size or file_sha256(regions_file) != trained_on["sha256"]:
+        return None
+    return Path(folder)
+
+
+def verify(folder: Path = SHIPPED_BACKBONE) -> list[str]:
+    """Files of `folder` whose sha256 differs from the one its recipe records (empty: all intact)."""
+    recipe = read_json(Path(folder) / RECIPE_FILE)
+    return [name for name, digest in recipe["sha256"].items() if file_sha256(Path(folder) / name) != digest]
