@@ -17,7 +17,6 @@ import os
 import random
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -27,6 +26,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from rexlib.model import REX, REXConfig, batch_accuracies, compute_losses, vocab_overrides
+from rexlib.training.config import BEST_METRICS, TrainConfig, model_overrides
 from rexlib.training.data import (
     REXDataset,
     collate,
@@ -36,73 +36,8 @@ from rexlib.training.data import (
     stratified_subset,
 )
 
-# mode -> loss mode. Transfer (`vqa-finetune` on a `--fraction` of the questions) trains the paper's whole
-# multi-task loss (answer + explanation + gate) on the subset; `answer-only` is the diagnostic without
-# explanations.
-TRAIN_MODES = {"multitask": "multitask", "explanation": "explanation", "vqa-finetune": "multitask",
-               "answer-only": "vqa"}
-AUTO_BEST_METRIC = {"multitask": "val_loss", "explanation": "token_accuracy", "vqa-finetune": "answer_accuracy",
-                    "answer-only": "answer_accuracy"}
-BEST_METRICS = {"val_loss": min, "token_accuracy": max, "answer_accuracy": max}
 METRIC_COLUMNS = ("step", "epoch", "split", "loss", "explanation_loss", "answer_loss", "gate_loss",
                   "token_accuracy", "answer_accuracy", "lr", "samples_per_second")
-
-
-# Peak learning rate per preset when none is given: the tiny preset trains from scratch on CPU in a few
-# epochs (2e-3 reached BLEU-4 38 in 3 epochs on the demo world where 5e-4 reached 23); the base preset is
-# usually initialised from pretrained weights, where BERT's usual fine-tuning rate applies.
-DEFAULT_LR = {"tiny": 2e-3, "base": 1e-4}
-
-
-@dataclass
-class TrainConfig:
-    data: str                                  # GQA-REX store directory (dataset.json, vocab.json, {split}.h5)
-    out: str                                   # run directory, e.g. outputs/runs/rex_tiny
-    mode: str = "multitask"                    # multitask | explanation | vqa-finetune
-    preset: str = "tiny"                       # REXConfig preset: tiny | base
-    structure_gate: bool = True                # False trains the baseline
-    backbone: str = "visualbert"               # visualbert | lxmert
-    pretrained: str | None = None              # local Hugging Face directory for the backbone + tokenizer
-    epochs: int = 2                            # passes over the (subset of the) training split (the demo recipe)
-    seed: int = 0                              # model init, dropout, data order, subset choice
-    batch_size: int = 64                       # questions per step (per process under torchrun)
-    lr: float | None = None                    # peak Adam learning rate; None: the preset's (DEFAULT_LR)
-    weight_decay: float = 0.0                  # Adam L2
-    grad_clip: float = 1.0                     # max gradient norm
-    schedule: str = "linear"                   # after warmup: linear | cosine | constant
-    warmup_fraction: float = 0.05              # share of all steps spent warming up
-    alpha: float = 1.0                         # explanation-loss weight (total = answer + alpha expl. + beta gate)
-    beta: float = 1.0                          # structure-gate loss weight
-    box_geometry: bool = True                  # region boxes projected into VisualBERT's visual embedding
-    answer_head: str = "regions"               # regions (attends over the fused regions; +3.5 accuracy after one
-                                               # demo epoch) | cls (the paper's: [CLS] only)
-    gamma: float = 0.0                         # answer-attention loss weight (answer_head regions): look where
-                                               # the ground-truth explanation points
-    regions: str = "image"                     # training regions: image | none (question-only diagnostic)
-    length_buckets: bool = False               # batches of similar explanation lengths: 1.48x samples/s, but
-                                               # type-homogeneous batches (one epoch: accuracy 28.2 vs 37.5)
-    scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word
-    dropout: float | None = None               # None: the preset's
-    max_steps: int | None = None               # stop (and finish normally) after this many optimiser steps
-    stop_after_steps: int | None = None        # simulate a kill: checkpoint and return after this many steps
-    checkpoint_every_steps: int = 0            # extra mid-epoch checkpoint_last (0: only at epoch ends)
-    val_every_steps: int = 0                   # extra mid-epoch validation rows in metrics.csv (a budget curve)
-    best_metric: str = "auto"                  # val_loss | token_accuracy | answer_accuracy | auto (by mode)
-    train_split: str = "train"
-    val_split: str = "val"                     # "" skips validation
-    val_max_questions: int | None = 2000       # validation cost cap (first N questions of the split)
-    fraction: float = 1.0                      # stratified (types_detailed) share of training questions
-    init_from: str | None = None               # run directory whose best weights initialise this run
-    resume: bool = False                       # continue from OUT/checkpoint_last.pt
-    num_workers: int = 0                       # DataLoader workers (batches are cheap; 0 is usually best)
-    device: str = "auto"                       # auto | cpu | cuda
-    log_every: int = 20                        # steps between metrics.csv / TensorBoard rows
-    progress: bool = True                      # tqdm bars
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -208,8 +143,6 @@ def _schedule(config: TrainConfig, total_steps: int):
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return 1.0
 
-    if config.schedule not in ("linear", "cosine", "constant"):
-        raise ValueError(f"schedule must be linear, cosine or constant, got {config.schedule!r}")
     return factor
 
 
@@ -244,24 +177,16 @@ def run_tokenizer(model):
 
 
 def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info: dict) -> REXConfig:
-    overrides = dict(
-        vocab_overrides(vocab),
+    """The REXConfig of a fresh run: the preset's sizes, the store's vocabularies and lengths, and the
+    model options of ``config``."""
+    model_config = REXConfig.preset(
+        config.preset,
+        **vocab_overrides(vocab),
         region_feature_dim=feature_dim,
         max_explanation_length=int(info.get("max_explanation_length", 12)),
         max_question_length=int(info.get("max_question_length", 24)),
-        structure_gate=config.structure_gate,
-        backbone=config.backbone,
-        pretrained=config.pretrained,
-        alpha=config.alpha,
-        beta=config.beta,
-        scheduled_sampling=config.scheduled_sampling,
-        box_geometry=config.box_geometry,
-        answer_head=config.answer_head,
-        gamma=config.gamma,
+        **model_overrides(config),
     )
-    if config.dropout is not None:
-        overrides["dropout"] = config.dropout
-    model_config = REXConfig.preset(config.preset, **overrides)
     if config.pretrained:
         tokenizer = question_tokenizer(config.pretrained)
         model_config.question_vocab_size = len(tokenizer)
@@ -339,14 +264,7 @@ class MetricsLog:
 # ------------------------------------------------------------------------------------------------- train
 def train(config: TrainConfig) -> dict:
     """Train one run into `config.out`; returns a summary (steps, best metric, last validation, speed)."""
-    if config.mode not in TRAIN_MODES:
-        raise ValueError(f"mode must be one of {list(TRAIN_MODES)}, got {config.mode!r}")
-    loss_mode = TRAIN_MODES[config.mode]
-    best_metric = config.best_metric
-    if best_metric == "auto":
-        best_metric = AUTO_BEST_METRIC[config.mode]
-    if best_metric not in BEST_METRICS:
-        raise ValueError(f"best_metric must be one of {list(BEST_METRICS)} or auto, got {best_metric!r}")
+    loss_mode, best_metric = config.loss_mode, config.chosen_best_metric
 
     # -- processes and device
     rank, world_size, local_rank = _distributed()
@@ -416,10 +334,7 @@ def train(config: TrainConfig) -> dict:
         init_model, _, init_vocab = load_run(config.init_from, which="best")
         if init_vocab["explanation"] != vocab["explanation"] or init_vocab["answer"] != vocab["answer"]:
             raise ValueError(f"--init-from {config.init_from}: its vocab.json differs from {config.data}/vocab.json")
-        model_config = dataclasses.replace(init_model.config, alpha=config.alpha, beta=config.beta, gamma=config.gamma,
-                                           scheduled_sampling=config.scheduled_sampling)
-        if config.dropout is not None:
-            model_config.dropout = config.dropout
+        model_config = dataclasses.replace(init_model.config, **model_overrides(config, fine_tuning=True))
         model = REX(model_config)
         model.load_state_dict(init_model.state_dict())
         del init_model
@@ -430,8 +345,7 @@ def train(config: TrainConfig) -> dict:
         raise ValueError(f"{train_set.regions_path}: {train_set.feature_dim}-d features, the model expects "
                          f"{model_config.region_feature_dim}-d")
     model.to(device)
-    learning_rate = config.lr if config.lr is not None else DEFAULT_LR[config.preset]
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, total_steps))
 
     # -- resume
