@@ -1,5 +1,5 @@
 """compute_metrics on a hand-made GQA-REX store, and the evaluate / submission commands end to end with a
-stand-in model that follows docs/contracts.md (load_run, REXDataset/collate, greedy/beam_search)."""
+stand-in model that follows docs/contracts.md (load_trained_run, REXDataset/collate, greedy/beam_search)."""
 
 from __future__ import annotations
 
@@ -208,14 +208,10 @@ def stand_in_run(tmp_path, monkeypatch, data_dir):
     model = torch.nn.Linear(1, 1)
     model.config = types.SimpleNamespace(max_explanation_length=12)
     vocabulary = json.loads((data_dir / "vocab.json").read_text())
-    train = types.ModuleType("rexlib.training.loop")
-    train.load_run = lambda run_dir, which="best": (
-        model,
-        {"data": str(data_dir), "pretrained": None},
-        vocabulary,
+    pretrained = types.ModuleType("rexlib.model.pretrained")
+    pretrained.load_trained_run = lambda run_dir, which="best": types.SimpleNamespace(
+        model=model, vocab=vocabulary, tokenizer=None, train={"data": str(data_dir), "pretrained": None}
     )
-    train.question_tokenizer = lambda pretrained: None
-    train.run_tokenizer = lambda model: None
     data = types.ModuleType("rexlib.training.data")
     data.REXDataset, data.collate = _StandInDataset, _collate
     decoding = types.ModuleType("rexlib.model.decoding")
@@ -223,7 +219,8 @@ def stand_in_run(tmp_path, monkeypatch, data_dir):
     decoding.beam_search = lambda model, batch, beam_size=3, max_length=12: decode(
         model, batch, max_length, beam_size
     )
-    for name, module in (("rexlib.training.loop", train), ("rexlib.training.data", data), ("rexlib.model.decoding", decoding)):
+    for name, module in (("rexlib.model.pretrained", pretrained), ("rexlib.training.data", data),
+                         ("rexlib.model.decoding", decoding)):
         monkeypatch.setitem(sys.modules, name, module)
     run_dir = tmp_path / "run"
     run_dir.mkdir()

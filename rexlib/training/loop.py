@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import os
 import random
@@ -25,7 +24,11 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from rexlib import layout
+from rexlib.io import atomic_path, write_json
 from rexlib.model import REX, REXConfig, batch_accuracies, compute_losses, vocab_overrides
+from rexlib.model.pretrained import question_tokenizer
+from rexlib.model.rex import saved_model_config
 from rexlib.training.config import BEST_METRICS, TrainConfig, model_overrides
 from rexlib.training.data import (
     REXDataset,
@@ -98,15 +101,8 @@ class EpochSampler(torch.utils.data.Sampler):
 
 # ----------------------------------------------------------------------------------------------- helpers
 def _atomic_save(value, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(value, temporary)
-    os.replace(temporary, path)
-
-
-def _atomic_json(value, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(value, indent=2))
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        torch.save(value, temporary)
 
 
 def _rng_state() -> dict:
@@ -160,22 +156,6 @@ def _distributed() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def question_tokenizer(pretrained: str | None):
-    """The BERT tokenizer saved beside pretrained backbone weights (None: the store's word-level ids)."""
-    if not pretrained:
-        return None
-    from transformers import BertTokenizerFast
-
-    return BertTokenizerFast.from_pretrained(pretrained, local_files_only=True)
-
-
-def run_tokenizer(model):
-    """The question tokenizer a trained model reads with: its backbone's (`--pretrained`, inherited by
-    `--init-from` runs through the model config), or None for the store's word-level ids."""
-    config = getattr(model, "config", None)
-    return question_tokenizer(getattr(config, "pretrained", None))
-
-
 def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info: dict) -> REXConfig:
     """The REXConfig of a fresh run: the preset's sizes, the store's vocabularies and lengths, and the
     model options of ``config``."""
@@ -224,7 +204,7 @@ class MetricsLog:
 
     def __init__(self, run_dir: Path, enabled: bool, resume_step: int | None):
         self.enabled = enabled
-        self.path = run_dir / "metrics.csv"
+        self.path = run_dir / layout.METRICS_LOG
         self.writer = None
         if not enabled:
             return
@@ -240,12 +220,10 @@ class MetricsLog:
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=resume_step)
 
     def _rewrite(self, rows) -> None:
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("w", newline="") as handle:
+        with atomic_path(self.path) as temporary, temporary.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(temporary, self.path)
 
     def write(self, row: dict) -> None:
         if not self.enabled:
@@ -288,14 +266,11 @@ def train(config: TrainConfig) -> dict:
 
     # -- data
     info = load_dataset_info(config.data)
-    vocab = load_vocab(Path(config.data) / "vocab.json")
+    vocab = load_vocab(Path(config.data) / layout.VOCAB)
     pretrained = config.pretrained
     if config.init_from:
         # The fine-tuned model keeps the initialising run's backbone, so its questions need that tokenizer.
-        init_config = Path(config.init_from) / "config.json"
-        if not init_config.is_file():
-            raise FileNotFoundError(f"{init_config}: not found; --init-from needs a training run directory")
-        pretrained = json.loads(init_config.read_text())["model"].get("pretrained")
+        pretrained = saved_model_config(config.init_from).pretrained
     tokenizer = question_tokenizer(pretrained)
     train_rows = None
     if config.fraction < 1.0:
@@ -308,7 +283,7 @@ def train(config: TrainConfig) -> dict:
     if config.val_split:
         val_rows = None
         if config.val_max_questions is not None:
-            with h5py.File(Path(config.data) / f"{config.val_split}.h5", "r") as handle:
+            with h5py.File(Path(config.data) / layout.split_file(config.val_split), "r") as handle:
                 val_rows = np.arange(min(config.val_max_questions, len(handle["question_ids"])))
         val_set = REXDataset(config.data, config.val_split, indices=val_rows, tokenizer=tokenizer,
                              regions=config.regions)
@@ -331,9 +306,10 @@ def train(config: TrainConfig) -> dict:
 
     # -- model (from a preset, or the architecture and weights of an explanation-pretrained run)
     if config.init_from:
-        init_model, _, init_vocab = load_run(config.init_from, which="best")
+        init_model, init_vocab = REX.from_pretrained(config.init_from, which="best"), load_vocab(config.init_from)
         if init_vocab["explanation"] != vocab["explanation"] or init_vocab["answer"] != vocab["answer"]:
-            raise ValueError(f"--init-from {config.init_from}: its vocab.json differs from {config.data}/vocab.json")
+            raise ValueError(f"--init-from {config.init_from}: its {layout.RUN_VOCAB} differs from "
+                             f"{Path(config.data) / layout.VOCAB}")
         model_config = dataclasses.replace(init_model.config, **model_overrides(config, fine_tuning=True))
         model = REX(model_config)
         model.load_state_dict(init_model.state_dict())
@@ -352,7 +328,7 @@ def train(config: TrainConfig) -> dict:
     global_step, epoch, skip_batches = 0, 0, 0
     window = _empty_window()  # sums since the last metrics row (kept in checkpoints: resumed rows match)
     best_value = None
-    last_path, best_path = run_dir / "checkpoint_last.pt", run_dir / "checkpoint_best.pt"
+    last_path, best_path = run_dir / layout.checkpoint_file("last"), run_dir / layout.checkpoint_file("best")
     resumed = config.resume and last_path.exists()
     if resumed:
         checkpoint = torch.load(last_path, map_location=device, weights_only=True)
@@ -377,11 +353,11 @@ def train(config: TrainConfig) -> dict:
         torch.manual_seed(config.seed * 1000 + rank + global_step)
 
     if is_main:
-        _atomic_json({"train": dataclasses.asdict(config), "model": model_config.to_dict(),
-                      "best_metric": best_metric, "world_size": world_size, "dataset": {
-                          k: v for k, v in info.items() if k != "regions_path"}}, run_dir / "config.json")
-        shutil.copyfile(Path(config.data) / "vocab.json", run_dir / "vocab.json.tmp")
-        os.replace(run_dir / "vocab.json.tmp", run_dir / "vocab.json")
+        write_json(run_dir / layout.RUN_CONFIG, {
+            "train": dataclasses.asdict(config), "model": model_config.to_dict(), "best_metric": best_metric,
+            "world_size": world_size, "dataset": {k: v for k, v in info.items() if k != "regions_path"}}, indent=2)
+        with atomic_path(run_dir / layout.RUN_VOCAB) as temporary:
+            shutil.copyfile(Path(config.data) / layout.VOCAB, temporary)
     log = MetricsLog(run_dir, is_main, global_step if resumed else None)
 
     trained_model = model
@@ -415,11 +391,12 @@ def train(config: TrainConfig) -> dict:
                 lower_is_better = BEST_METRICS[best_metric] is min
                 if best_value is None or (value < best_value if lower_is_better else value > best_value):
                     best_value = value
-                    _atomic_save({"model": model.state_dict(), "global_step": global_step, "best_metric": best_metric,
-                                  "best_value": value}, best_path)
+                    model.save_pretrained(run_dir, "best", global_step=global_step, best_metric=best_metric,
+                                          best_value=value)
             _atomic_save(checkpoint_state(next_epoch, step_in_epoch), last_path)
             if val_loader is None:
-                shutil.copyfile(last_path, best_path)
+                with atomic_path(best_path) as temporary:
+                    shutil.copyfile(last_path, temporary)
         if world_size > 1:
             dist.barrier()
         return metrics
@@ -519,29 +496,7 @@ def train(config: TrainConfig) -> dict:
         train_samples_per_second=samples_seen * world_size / max(train_seconds, 1e-9),
     )
     if is_main:
-        _atomic_json(summary, run_dir / "summary.json")
+        write_json(run_dir / layout.RUN_SUMMARY, summary, indent=2, allow_nan=True)
     if owns_process_group:
         dist.destroy_process_group()
     return summary
-
-
-def load_run(run_dir, which: str = "best"):
-    """(model in eval mode on CPU, TrainConfig, vocab dict) from a run directory; model.config is its REXConfig."""
-    run_dir = Path(run_dir)
-    if which not in ("best", "last"):
-        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path}: not found; is {run_dir} a training run?")
-    saved = json.loads(config_path.read_text())
-    train_config = TrainConfig.from_dict(saved["train"])
-    model_config = REXConfig.from_dict(saved["model"])
-    vocab = load_vocab(run_dir / "vocab.json")
-    checkpoint_path = run_dir / f"checkpoint_{which}.pt"
-    if not checkpoint_path.is_file():
-        raise FileNotFoundError(f"{checkpoint_path}: not found")
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    model = REX(model_config)
-    model.load_state_dict(checkpoint["model"])
-    model.eval()
-    return model, train_config, vocab
