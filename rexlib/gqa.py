@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rexlib import layout
+
 FAMILIES = (
     "select", "relate", "filter", "query", "verify", "choose", "exist",
     "and", "or", "same", "different", "common", "compare",
@@ -500,8 +502,8 @@ def split_files(gqa_dir: str | os.PathLike, split: str) -> tuple[Path, Path]:
     missing ``testdev_sceneGraphs.json`` falls back to ``val_sceneGraphs.json``.
     """
     root = Path(gqa_dir)
-    questions = root / "questions" / f"{split}_balanced_questions.json"
-    scenes = root / "sceneGraphs" / f"{split}_sceneGraphs.json"
+    questions = root / layout.questions_file(split)
+    scenes = root / layout.scene_graphs_file(split)
     if not scenes.exists() and split.startswith("testdev"):
-        scenes = root / "sceneGraphs" / "val_sceneGraphs.json"
+        scenes = root / layout.scene_graphs_file("val")
     return questions, scenes
