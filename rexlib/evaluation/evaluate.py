@@ -17,7 +17,6 @@ run folder, atomically.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,68 +30,8 @@ from rexlib.evaluation.metrics.attributes import attribute_recall
 from rexlib.evaluation.metrics.captions import caption_scores
 from rexlib.evaluation.metrics.faithfulness import explanation_truth, format_truth
 from rexlib.evaluation.metrics.grounding import GROUNDING_MODES, grounding_score
+from rexlib.evaluation.truth import SplitTruth, load_split_truth
 from rexlib.io import decode_strings, read_json, write_json
-
-# Explanation vocabulary ids fixed by docs/contracts.md.
-PAD_ID, START_ID, END_ID = 0, 1, 2
-
-
-@dataclass
-class SplitTruth:
-    """What ``{split}.h5`` and ``vocab.json`` say about each question of a split."""
-
-    question_ids: list[str]
-    row_of: dict[str, int]  # question id -> row in {split}.h5
-    image_index: np.ndarray  # (N,) row in regions.h5
-    answers: dict[str, str | None]  # None: the answer is not in the answer vocabulary
-    types: dict[str, dict[str, str]]
-    families: dict[str, str]
-    local_groups: dict[str, str] = field(default_factory=dict)  # GQA `groups.local` ("" unknown)
-
-
-def load_split_truth(data_dir: str | Path, split: str) -> SplitTruth:
-    """Read question ids, answers, types and families of ``split`` from ``DATA/{split}.h5``."""
-    data_dir = Path(data_dir)
-    answer_vocabulary = read_json(data_dir / layout.VOCAB).get("answer")
-    if not isinstance(answer_vocabulary, list):
-        raise ValueError(f"{data_dir / layout.VOCAB}: no 'answer' list")  # noqa: TRY004 - a bad file
-    path = data_dir / layout.split_file(split)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (is '{split}' a built split?)")
-    with h5py.File(path, "r") as store:
-        missing = [
-            key
-            for key in ("question_ids", "image_index", "answers", "types_structural", "types_semantic")
-            if key not in store
-        ]
-        if missing:
-            raise ValueError(f"{path}: missing datasets {', '.join(missing)}")
-        question_ids = decode_strings(store["question_ids"])
-        image_index = np.asarray(store["image_index"][()], dtype=np.int64)
-        answer_ids = np.asarray(store["answers"][()], dtype=np.int64)
-        kinds = {
-            kind: decode_strings(store[f"types_{kind}"])
-            for kind in ("structural", "semantic", "detailed")
-            if f"types_{kind}" in store
-        }
-        families = decode_strings(store["families"]) if "families" in store else [""] * len(question_ids)
-        local_groups = decode_strings(store["groups_local"]) if "groups_local" in store else [""] * len(question_ids)
-    answers: dict[str, str | None] = {}
-    for question_id, answer_id in zip(question_ids, answer_ids):
-        if answer_id >= len(answer_vocabulary):
-            raise ValueError(f"{path}: question {question_id}: answer id {answer_id} outside vocab.json")
-        answers[question_id] = answer_vocabulary[answer_id] if answer_id >= 0 else None
-    return SplitTruth(
-        question_ids=question_ids,
-        row_of={question_id: row for row, question_id in enumerate(question_ids)},
-        image_index=image_index,
-        answers=answers,
-        types={
-            qid: {kind: values[row] for kind, values in kinds.items()} for row, qid in enumerate(question_ids)
-        },
-        families=dict(zip(question_ids, families)),
-        local_groups=dict(zip(question_ids, local_groups)),
-    )
 
 
 def load_attribute_table(data_dir: str | Path) -> dict[str, str] | None:
@@ -317,20 +256,6 @@ def _config_value(config: Any, *names: str) -> Any:
     return None
 
 
-def tokens_to_text(token_ids: list[int], explanation_vocabulary: list[str]) -> str:
-    """Token ids -> space-separated explanation tokens, stopping at ``<end>`` or padding."""
-    words = []
-    for token_id in token_ids:
-        if token_id in (END_ID, PAD_ID):
-            break
-        if token_id == START_ID:
-            continue
-        words.append(
-            explanation_vocabulary[token_id] if 0 <= token_id < len(explanation_vocabulary) else "<unk>"
-        )
-    return " ".join(words)
-
-
 def decode_split(
     model: Any,
     data_dir: str | Path,
@@ -361,7 +286,7 @@ def decode_split(
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from rexlib.model.decoding import beam_search, greedy
+    from rexlib.model.decoding import beam_search, greedy, tokens_to_text
     from rexlib.training.data import REXDataset, collate
 
     if beam_size < 1:
@@ -392,9 +317,10 @@ def decode_split(
                     model, batch, beam_size=beam_size, max_length=int(max_length)
                 )
             answer_ids = answer_logits.argmax(dim=-1).tolist()
-            for row, token_ids, answer_id in zip(batch["index"].tolist(), tokens.tolist(), answer_ids):
+            texts = tokens_to_text(tokens, explanation_vocabulary)
+            for row, text, answer_id in zip(batch["index"].tolist(), texts, answer_ids):
                 predictions[question_ids[row]] = {
-                    "explanation": tokens_to_text(token_ids, explanation_vocabulary),
+                    "explanation": text,
                     "answer": answer_vocabulary[answer_id],
                 }
     if len(predictions) != len(question_ids):
