@@ -28,6 +28,7 @@ def scene_graphs_file(split: str) -> str:
 DATASET_INFO = "dataset.json"                # splits, lengths, the regions file
 VOCAB = "vocab.json"                         # explanation / answer / question vocabularies (also in every run)
 ATTRIBUTE_CATEGORIES = "attribute_categories.json"  # attribute value -> category, mined by the build
+ATTRIBUTE_CATEGORY_COUNTS = "attribute_category_counts.json"  # the mined table with its counts, for the metrics
 SHARD_MANIFEST = "shard.json"                # one shard of a sharded build (`merge` joins them)
 
 

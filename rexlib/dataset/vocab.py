@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rexlib import layout
 from rexlib.boxes import GRID_SIZE, NUM_REGIONS
 from rexlib.io import read_json, write_json
 
@@ -118,7 +119,7 @@ class Vocabularies:
                 "question": list(self.question.tokens)}
 
     @classmethod
-    def from_json(cls, data: dict, *, source: str = "vocab.json") -> Vocabularies:
+    def from_json(cls, data: dict, *, source: str = layout.VOCAB) -> Vocabularies:
         missing = [key for key in ("explanation", "answer", "question") if not isinstance(data.get(key), list)]
         if missing:
             raise ValueError(f"{source}: {', '.join(missing)} missing or not a list")

@@ -641,9 +641,7 @@ def judge_split(explanations: Mapping[str, str], answers: Mapping[str, str | Non
 
 def build_categories(data_dir: str | Path) -> CategoryTable | None:
     """The attribute table the build mined over all its splits (``attribute_category_counts.json``)."""
-    from rexlib.dataset.build import CATEGORY_TABLE_FILE
-
-    path = Path(data_dir) / CATEGORY_TABLE_FILE
+    path = Path(data_dir) / layout.ATTRIBUTE_CATEGORY_COUNTS
     return CategoryTable(_read(path)["table"]) if path.is_file() else None
 
 
