@@ -28,8 +28,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from rexlib.model import REX, compute_losses
 from rexlib.model.decoding import beam_search, greedy
+from rexlib.training.config import TrainConfig
 from rexlib.training.data import REXDataset, collate, load_dataset_info, load_vocab
-from rexlib.training.loop import TrainConfig, build_model_config, train
+from rexlib.training.loop import build_model_config, train
 
 
 def training_round(model, optimizer, batches) -> float:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rexlib import layout
 
 FAMILIES = (
     "select", "relate", "filter", "query", "verify", "choose", "exist",
@@ -325,72 +327,6 @@ def parse_program(semantic: Any, *, question_id: str | None = None, file: str | 
 # Files
 
 
-def iter_json_object(path: str | os.PathLike, chunk_size: int = 1 << 22) -> Iterator[tuple[str, Any]]:
-    """Stream the ``key, value`` pairs of a top-level JSON object without loading the whole file.
-
-    GQA's files are single objects of up to gigabytes; this decodes one record at a time with the
-    C decoder, so memory stays at one chunk plus one record.
-    """
-    decoder = json.JSONDecoder()
-    with open(path, encoding="utf-8") as handle:
-        buffer, position, eof = handle.read(chunk_size), 0, False
-
-        def refill() -> None:
-            nonlocal buffer, position, eof
-            more = handle.read(chunk_size)
-            eof = not more
-            buffer, position = buffer[position:] + more, 0
-
-        def skip_space() -> None:
-            nonlocal position
-            while True:
-                while position < len(buffer) and buffer[position] in " \t\r\n":
-                    position += 1
-                if position < len(buffer) or eof:
-                    return
-                refill()
-
-        def decode() -> Any:
-            nonlocal position
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buffer, position)
-                    if end < len(buffer) or eof:
-                        position = end
-                        return value
-                except json.JSONDecodeError:
-                    if eof:
-                        raise
-                refill()  # the value (or a number at the buffer's end) may continue in the next chunk
-
-        skip_space()
-        if position >= len(buffer) or buffer[position] != "{":
-            raise GQAError("file is not a JSON object", file=str(path))
-        position += 1
-        while True:
-            skip_space()
-            if position < len(buffer) and buffer[position] == "}":
-                return
-            try:
-                key = decode()
-                skip_space()
-                if buffer[position] != ":":
-                    raise json.JSONDecodeError("expected ':'", buffer, position)
-                position += 1
-                skip_space()
-                value = decode()
-                skip_space()
-            except (json.JSONDecodeError, IndexError) as error:
-                raise GQAError(f"bad json: {error}", file=str(path)) from None
-            yield key, value
-            if position < len(buffer) and buffer[position] == ",":
-                position += 1
-            elif position < len(buffer) and buffer[position] == "}":
-                return
-            else:
-                raise GQAError("bad json: expected ',' or '}' between records", file=str(path))
-
-
 def _read_object(path: str | os.PathLike) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -460,19 +396,6 @@ def parse_question(question_id: str, raw: Any, *, file: str | None = None,
     )
 
 
-def iter_questions(path: str | os.PathLike, scene_graphs: Mapping[str, SceneGraph] | None = None,
-                   *, strict: bool = True) -> Iterator[Question | Reject]:
-    """Stream a question file; yields :class:`Question` or (with ``strict=False``) :class:`Reject`."""
-    file = str(path)
-    for question_id, raw in iter_json_object(path):
-        try:
-            yield parse_question(question_id, raw, file=file, scene_graphs=scene_graphs)
-        except GQAError as error:
-            if strict:
-                raise
-            yield Reject(file, question_id, error.step, error.reason)
-
-
 def load_questions(path: str | os.PathLike, scene_graphs: Mapping[str, SceneGraph] | None = None,
                    *, strict: bool = True) -> tuple[dict[str, Question], list[Reject]]:
     """Load ``{split}_balanced_questions.json``.
@@ -500,8 +423,8 @@ def split_files(gqa_dir: str | os.PathLike, split: str) -> tuple[Path, Path]:
     missing ``testdev_sceneGraphs.json`` falls back to ``val_sceneGraphs.json``.
     """
     root = Path(gqa_dir)
-    questions = root / "questions" / f"{split}_balanced_questions.json"
-    scenes = root / "sceneGraphs" / f"{split}_sceneGraphs.json"
+    questions = root / layout.questions_file(split)
+    scenes = root / layout.scene_graphs_file(split)
     if not scenes.exists() and split.startswith("testdev"):
-        scenes = root / "sceneGraphs" / "val_sceneGraphs.json"
+        scenes = root / layout.scene_graphs_file("val")
     return questions, scenes

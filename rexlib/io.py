@@ -20,19 +20,36 @@ import numpy as np
 STRING = h5py.string_dtype("utf-8")
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; move it onto ``path`` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.replace(temporary, path)
-    except BaseException:
+class AtomicTarget:
+    """A temporary file beside ``path`` (``.{name}.{random}.tmp``, the one temporary-name convention) for
+    writers that stay open across calls: :meth:`commit` moves it onto ``path``, :meth:`discard` removes it.
+    ``keep_ending`` adds the target's ending (``.tmp.ipynb``) for tools that choose a format by it."""
+
+    def __init__(self, path: str | os.PathLike, keep_ending: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        suffix = ".tmp" + (self.path.suffix if keep_ending else "")
+        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix, dir=self.path.parent)
+        os.close(handle)
+        self.temporary = Path(temporary)
+
+    def commit(self) -> None:
+        os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+            os.unlink(self.temporary)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, keep_ending: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; move it onto ``path`` only on success."""
+    target = AtomicTarget(path, keep_ending)
+    try:
+        yield target.temporary
+        target.commit()
+    except BaseException:
+        target.discard()
         raise
 
 
@@ -43,6 +60,12 @@ def write_json(path: str | os.PathLike, value, *, indent: int | None = None, all
     text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=allow_nan)
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Atomically write ``data`` (an encoded image, a json text with its own formatting)."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
 
 
 def read_json(path: str | os.PathLike):

@@ -1,5 +1,5 @@
 """compute_metrics on a hand-made GQA-REX store, and the evaluate / submission commands end to end with a
-stand-in model that follows docs/contracts.md (load_run, REXDataset/collate, greedy/beam_search)."""
+stand-in model that follows docs/contracts.md (load_trained_run, REXDataset/collate, greedy/beam_search)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from rexlib import cli
 from rexlib.evaluation.evaluate import (
     compute_metrics,
     format_table,
-    load_split_truth,
     ood_groups,
-    tokens_to_text,
 )
 from rexlib.evaluation.metrics.answers import derive_ood_splits
 from rexlib.evaluation.submission import submission_entries
+from rexlib.evaluation.truth import load_split_truth
+from rexlib.model.decoding import tokens_to_text
 
 A, B, WIDE = [0, 0, 10, 10], [20, 0, 30, 10], [0, 0, 20, 10]
 EXPLANATION_WORDS = ["the", "red", "blue", "cup", "is", "wooden", "on", "table"]
@@ -158,9 +158,10 @@ def test_compute_metrics_names_bad_input(data_dir):
         compute_metrics(PREDICTIONS, data_dir, "testdev", include_meteor=False)
 
 
-def test_tokens_to_text_stops_at_end():
-    ids = [EXPLANATION_VOCABULARY.index(word) for word in ["the", "#3", "is", "red"]] + [2, 0, 0]
-    assert tokens_to_text([1, *ids], EXPLANATION_VOCABULARY) == "the #3 is red"
+def test_tokens_to_text_stops_at_end_or_padding():
+    ids = [EXPLANATION_VOCABULARY.index(word) for word in ["the", "#3", "is", "red"]]
+    assert tokens_to_text([[1, *ids, 2, 0, 0], [1, *ids[:2], 0, *ids[2:], 2], [ids[0], 999, 2]],
+                          EXPLANATION_VOCABULARY) == ["the #3 is red", "the #3", "the <unk>"]
 
 
 # -------------------------------------------------------------------------- stand-in run (the contract)
@@ -208,14 +209,10 @@ def stand_in_run(tmp_path, monkeypatch, data_dir):
     model = torch.nn.Linear(1, 1)
     model.config = types.SimpleNamespace(max_explanation_length=12)
     vocabulary = json.loads((data_dir / "vocab.json").read_text())
-    train = types.ModuleType("rexlib.training.loop")
-    train.load_run = lambda run_dir, which="best": (
-        model,
-        {"data": str(data_dir), "pretrained": None},
-        vocabulary,
+    pretrained = types.ModuleType("rexlib.model.pretrained")
+    pretrained.load_trained_run = lambda run_dir, which="best": types.SimpleNamespace(
+        model=model, vocab=vocabulary, tokenizer=None, train={"data": str(data_dir), "pretrained": None}
     )
-    train.question_tokenizer = lambda pretrained: None
-    train.run_tokenizer = lambda model: None
     data = types.ModuleType("rexlib.training.data")
     data.REXDataset, data.collate = _StandInDataset, _collate
     decoding = types.ModuleType("rexlib.model.decoding")
@@ -223,7 +220,9 @@ def stand_in_run(tmp_path, monkeypatch, data_dir):
     decoding.beam_search = lambda model, batch, beam_size=3, max_length=12: decode(
         model, batch, max_length, beam_size
     )
-    for name, module in (("rexlib.training.loop", train), ("rexlib.training.data", data), ("rexlib.model.decoding", decoding)):
+    decoding.tokens_to_text = tokens_to_text
+    for name, module in (("rexlib.model.pretrained", pretrained), ("rexlib.training.data", data),
+                         ("rexlib.model.decoding", decoding)):
         monkeypatch.setitem(sys.modules, name, module)
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -13,7 +13,8 @@ from tests.store_fixture import make_tiny_store
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    from rexlib.training.loop import TrainConfig, train
+    from rexlib.training.config import TrainConfig
+    from rexlib.training.loop import train
 
     root = tmp_path_factory.mktemp("evaluate_integration")
     data = make_tiny_store(root / "data", n_train=32, n_val=16)

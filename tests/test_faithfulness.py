@@ -348,7 +348,8 @@ def tiny_world(tmp_path_factory):
 
 
 def _split(data, split="val"):
-    from rexlib.evaluation.evaluate import load_split_truth, regions_path
+    from rexlib.dataset.store import regions_path
+    from rexlib.evaluation.truth import load_split_truth
 
     truth = load_split_truth(data, split)
     references = json.loads((data / f"converted_explanation_{split}.json").read_text())

@@ -358,7 +358,8 @@ def test_world_local_groups_reach_the_store_and_the_ood_split(tmp_path):
     import h5py
 
     from rexlib.dataset.build import build
-    from rexlib.evaluation.evaluate import load_split_truth, ood_groups
+    from rexlib.evaluation.evaluate import ood_groups
+    from rexlib.evaluation.truth import load_split_truth
     from rexlib.world import build_world
 
     world = tmp_path / "world"

@@ -140,7 +140,7 @@ def test_lxmert_backbone_forward(store):
 def test_local_pretrained_visualbert_and_tokenizer(store, tmp_path):
     from transformers import VisualBertModel
 
-    from rexlib.training.loop import question_tokenizer
+    from rexlib.model.pretrained import question_tokenizer
 
     pretrained = save_tiny_pretrained(store, tmp_path / "visualbert")
 

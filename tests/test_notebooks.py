@@ -58,7 +58,7 @@ def test_train_command_without_flags_trains_the_demo_recipe():
     import argparse
 
     from rexlib.training import cli as train_cli
-    from rexlib.training.loop import DEFAULT_LR, TrainConfig
+    from rexlib.training.config import DEFAULT_LR, TrainConfig
 
     parser = argparse.ArgumentParser()
     train_cli.add_arguments(parser)

@@ -50,3 +50,19 @@ def test_encode_split_truncates_and_flags(tmp_path):
     assert list(back["question_ids"]) == ["q1", "q2"] and back["types_structural"].tolist() == ["verify", ""]
     with h5py.File(tmp_path / "s.h5") as handle:
         assert handle["question_ids"].dtype.kind == "O" and handle["image_index"].dtype == np.int32
+
+
+def test_atomic_target_commits_or_discards_one_temporary_name(tmp_path):
+    from rexlib.io import AtomicTarget, write_bytes
+
+    target = AtomicTarget(tmp_path / "sub" / "a.ipynb", keep_ending=True)
+    assert target.temporary.name.startswith(".a.ipynb.") and target.temporary.name.endswith(".tmp.ipynb")
+    target.temporary.write_text("partial")
+    assert not (tmp_path / "sub" / "a.ipynb").exists()
+    target.commit()
+    assert (tmp_path / "sub" / "a.ipynb").read_text() == "partial"
+    dropped = AtomicTarget(tmp_path / "sub" / "b.h5")
+    assert dropped.temporary.name.startswith(".b.h5.") and dropped.temporary.suffix == ".tmp"
+    dropped.discard()
+    write_bytes(tmp_path / "sub" / "c.png", b"\x89PNG")
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.ipynb", "c.png"]

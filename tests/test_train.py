@@ -15,7 +15,10 @@ import pytest
 import torch
 from store_fixture import make_tiny_store, save_tiny_pretrained
 
-from rexlib.training.loop import TrainConfig, load_run, train
+from rexlib.model import REX
+from rexlib.model.pretrained import load_trained_run
+from rexlib.training.config import TrainConfig
+from rexlib.training.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,12 +56,41 @@ def test_run_directory_and_no_dropped_batch(store, tmp_path):
         assert "model" in state
     last = torch.load(run / "checkpoint_last.pt", weights_only=True)
     assert last["data_order"] == {"epoch": 2, "step_in_epoch": 0, "seed": 3, "batch_size": 8}
-    model, train_config, vocab = load_run(run, which="last")
-    assert train_config.batch_size == 8 and vocab["explanation"][:3] == ["<pad>", "<start>", "<end>"]
-    for name, value in model.state_dict().items():
+    # The run loads without the training loop: model, vocab.json, tokenizer and the training options.
+    loaded = load_trained_run(run, which="last")
+    assert loaded.train["batch_size"] == 8 and loaded.vocab["explanation"][:3] == ["<pad>", "<start>", "<end>"]
+    assert loaded.tokenizer is None and not loaded.model.training
+    for name, value in loaded.model.state_dict().items():
         assert torch.equal(value, last["model"][name]), name
     with pytest.raises(FileNotFoundError, match="config.json"):
-        load_run(tmp_path / "nowhere")
+        load_trained_run(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="which must be one of"):
+        load_trained_run(run, which="middle")
+
+
+def test_save_pretrained_round_trip_and_old_run_errors(store, tmp_path):
+    train(config(store, tmp_path / "run", max_steps=2, val_split=""))
+    model = REX.from_pretrained(tmp_path / "run")
+    saved = tmp_path / "saved"
+    model.save_pretrained(saved, "best", global_step=2)
+    again = REX.from_pretrained(saved)
+    assert again.config == model.config
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[name]), name
+    assert torch.load(saved / "checkpoint_best.pt", weights_only=True)["global_step"] == 2
+    # Saving keeps config.json's other sections (a training run's options).
+    model.save_pretrained(tmp_path / "run", "best")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["max_steps"] == 2
+    # A run folder without a model section, or with an unknown field, is an error naming config.json.
+    (saved / "config.json").write_text(json.dumps({"train": {}}))
+    with pytest.raises(ValueError, match=r"config.json: no 'model' section"):
+        REX.from_pretrained(saved)
+    (saved / "config.json").write_text(json.dumps({"model": {"hidden_sizes": 3}}))
+    with pytest.raises(ValueError, match=r"config.json: REXConfig: unknown fields \['hidden_sizes'\]"):
+        REX.from_pretrained(saved)
+    model.save_pretrained(saved, "best")
+    with pytest.raises(FileNotFoundError, match="checkpoint_last.pt: not found"):
+        REX.from_pretrained(saved, which="last")
 
 
 def test_resume_after_kill_matches_uninterrupted_run(store, tmp_path):
@@ -135,8 +167,8 @@ def test_training_with_a_local_pretrained_backbone(store, tmp_path, monkeypatch)
     pretrained = save_tiny_pretrained(store, tmp_path / "visualbert")
     tokenizer = BertTokenizerFast.from_pretrained(pretrained, local_files_only=True)
     train(config(store, tmp_path / "run", pretrained=str(pretrained), max_steps=2))
-    model, train_config, _ = load_run(tmp_path / "run", which="last")
-    assert train_config.pretrained == str(pretrained)
+    model, _, run_tokenizer, train_options = load_trained_run(tmp_path / "run", which="last")
+    assert train_options["pretrained"] == str(pretrained) and len(run_tokenizer) == len(tokenizer)
     assert model.backbone.hidden_size == 64 and model.config.question_vocab_size == len(tokenizer)
     # VQA fine-tuning from it re-tokenises questions with the same tokenizer, without being told.
     summary = train(config(store, tmp_path / "vqa", mode="vqa-finetune", init_from=str(tmp_path / "run"),

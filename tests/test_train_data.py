@@ -11,7 +11,7 @@ import torch
 from store_fixture import make_tiny_store
 
 from rexlib.training.data import REXDataset, StoreError, collate, split_types, stratified_subset
-from rexlib.training.loop import EpochSampler
+from rexlib.training.sampler import EpochSampler
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rexlib import gqa
+from rexlib import gqa, layout
 from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground
 from rexlib.dataset.store import (
     MAX_EXPLANATION_LENGTH,
@@ -66,7 +66,6 @@ from rexlib.io import read_json, write_json
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
 PARTIAL_VERSION = 4  # bump when the partial record layout changes, so old partials are not reused
-CATEGORY_TABLE_FILE = "attribute_category_counts.json"  # the mined table, beside the partial files
 
 # How a question's answer was decided (Executed.decision).
 AGREE, UNDECIDED, DISAGREE = "agree", "undecided", "disagree"
@@ -492,7 +491,7 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
         "grid_tokens_per_explanation": _mean(grid),
         "explanations_with_objects": len(bounds),
         "upper_bound_mean": _mean(bounds),
-        "encoded": encoded or f"{split}.h5",
+        "encoded": encoded or layout.split_file(split),
         "vocabulary_size": ({"explanation": len(vocabularies.explanation), "answer": len(vocabularies.answer),
                              "question": len(vocabularies.question)} if vocabularies is not None else None),
         "operations": records["operations"],
@@ -520,7 +519,7 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
 
 def _vocabularies(out_dir: Path, kept: dict, vocab_file, log) -> tuple[Vocabularies | None, str]:
     """The vocabularies to encode with, and where they came from (or why there are none)."""
-    vocab_path = out_dir / "vocab.json"
+    vocab_path = out_dir / layout.VOCAB
     if "train" in kept:
         train = kept["train"]
         vocabularies = build_vocabularies((r.tokens for r in train), (r.answer for r in train if r.answer is not None),
@@ -558,7 +557,7 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     category_summary = None
     if categories is not None:
         table, unknown = categories
-        write_json(out_dir / "attribute_categories.json", table.primary(), indent=1)
+        write_json(out_dir / layout.ATTRIBUTE_CATEGORIES, table.primary(), indent=1)
         category_summary = {"values": len(table), "categories": len(set(table.primary().values())),
                             "scene_graph_values_without_category": len(unknown),
                             "without_category": dict(list(unknown.items())[:100])}
@@ -567,30 +566,30 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     encoded_splits = []
     for split, records in split_records.items():
         rows = kept[split]
-        write_json(out_dir / f"processed_explanation_{split}.json", {r.question_id: r.raw_explanation for r in rows})
-        write_json(out_dir / f"converted_explanation_{split}.json", {r.question_id: " ".join(r.tokens) for r in rows})
-        write_json(out_dir / f"grounding_{split}.json", {r.question_id: r.grounding for r in rows})
+        write_json(out_dir / layout.processed_explanations_file(split), {r.question_id: r.raw_explanation for r in rows})
+        write_json(out_dir / layout.converted_explanations_file(split), {r.question_id: " ".join(r.tokens) for r in rows})
+        write_json(out_dir / layout.grounding_file(split), {r.question_id: r.grounding for r in rows})
         encoded = None
         if vocabularies is not None:
             arrays = encode_split(
                 [Row(r.question_id, r.image_row, r.question, r.answer, r.tokens, r.types, r.families, r.local_group)
                  for r in rows], vocabularies,
                 max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH)
-            write_split(out_dir / f"{split}.h5", arrays)
+            write_split(out_dir / layout.split_file(split), arrays)
             encoded_splits.append(split)
         else:
             encoded = f"{split}.h5 {vocab_source}"
             log(f"[{split}] {encoded}")
         report = split_report(split, records, rows, vocabularies, max_explanation_length=max_explanation_length,
                               drop_disagreements=drop_disagreements, categories=category_summary, encoded=encoded)
-        write_json(out_dir / f"build_report_{split}.json", report, indent=1)
+        write_json(out_dir / layout.build_report_file(split), report, indent=1)
         reports[split] = report
 
     splits = encoded_splits
-    previous = out_dir / "dataset.json"
+    previous = out_dir / layout.DATASET_INFO
     if previous.exists():  # keep splits built earlier into the same folder
         try:
-            earlier = [s for s in read_json(previous).get("splits", []) if (out_dir / f"{s}.h5").exists()]
+            earlier = [s for s in read_json(previous).get("splits", []) if (out_dir / layout.split_file(s)).exists()]
         except (OSError, ValueError):
             earlier = []
         splits = earlier + [s for s in splits if s not in earlier]
@@ -624,8 +623,8 @@ def summary_table(reports: dict[str, dict]) -> str:
 def available_splits(gqa_dir) -> tuple[list[str], list[str]]:
     """The splits of a GQA-layout folder that have both a question file and scene graphs (train, val,
     testdev first), and the question files left out for want of scene graphs."""
-    questions = sorted(Path(gqa_dir, "questions").glob("*_balanced_questions.json"))
-    found = [path.name.removesuffix("_balanced_questions.json") for path in questions]
+    questions = sorted(Path(gqa_dir, layout.QUESTIONS_DIR).glob(f"*{layout.QUESTIONS_SUFFIX}"))
+    found = [path.name.removesuffix(layout.QUESTIONS_SUFFIX) for path in questions]
     order = {split: index for index, split in enumerate(DEFAULT_SPLITS)}
     found.sort(key=lambda split: (order.get(split, len(order)), split))
     ready = [split for split in found if gqa.split_files(gqa_dir, split)[1].exists()]
@@ -679,7 +678,7 @@ def build(gqa_dir, regions_path, out_dir, splits: Sequence[str] | None = None, w
         log(f"building the splits found in {gqa_dir}: {', '.join(splits)}" + (
             f" (no scene graphs for {', '.join(without_scenes)})" if without_scenes else ""))
     if regions_path is None:
-        regions_path = Path(gqa_dir) / "regions.h5"
+        regions_path = Path(gqa_dir) / layout.REGIONS
         if not regions_path.exists():
             raise FileNotFoundError(f"{regions_path}: missing; pass --regions")
     with _collector_paused():
@@ -711,7 +710,7 @@ def _build(gqa_dir, regions_path, out_dir, splits, workers, shard, max_explanati
     inputs = {split: _load_split(gqa_dir, split) for split in splits}
     table, unknown = mine_categories(inputs, attribute_categories)
     work_dir.mkdir(parents=True, exist_ok=True)
-    write_json(work_dir / CATEGORY_TABLE_FILE, {"table": table.to_json(), "without_category": unknown}, indent=1)
+    write_json(work_dir / layout.ATTRIBUTE_CATEGORY_COUNTS, {"table": table.to_json(), "without_category": unknown}, indent=1)
     log(f"attribute categories: {len(table)} values mined from {', '.join(splits)}"
         f"{' and ' + str(attribute_categories) if attribute_categories else ''}; {len(unknown)} scene-graph "
         f"values without a category; {time.perf_counter() - started:.1f}s")
@@ -722,7 +721,7 @@ def _build(gqa_dir, regions_path, out_dir, splits, workers, shard, max_explanati
                                             execution_error=execution_error, categories=table,
                                             loaded=inputs.pop(split), log=log)
     if shard:
-        write_json(work_dir / "shard.json", {**settings, "shard": list(shard), "complete": True}, indent=1)
+        write_json(work_dir / layout.SHARD_MANIFEST, {**settings, "shard": list(shard), "complete": True}, indent=1)
         log(f"shard {shard[0]}/{shard[1]} done: {work_dir}; run `python -m rexlib merge --out {out_dir}` "
             "when every shard is done")
         return {}
@@ -738,7 +737,7 @@ def load_category_table(work_dir) -> tuple:
     """The (table, values without category) a build mined, from ``work_dir``."""
     from rexlib.program.attributes import CategoryTable
 
-    saved = read_json(Path(work_dir) / CATEGORY_TABLE_FILE)
+    saved = read_json(Path(work_dir) / layout.ATTRIBUTE_CATEGORY_COUNTS)
     return CategoryTable(saved["table"]), saved["without_category"]
 
 

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rexlib import layout
 from rexlib.dataset.build import finalize, load_category_table, load_partials, summary_table
 from rexlib.io import read_json
 
@@ -26,12 +27,12 @@ def find_shards(out_dir: str | Path) -> tuple[list[Path], dict]:
         raise ValueError(f"{root}: shards of different counts {sorted(counts)}; remove the stale ones")
     count = int(counts.pop())
     expected = [root / f"{part}-of-{count}" for part in range(1, count + 1)]
-    missing = [folder.name for folder in expected if not (folder / "shard.json").exists()]
+    missing = [folder.name for folder in expected if not (folder / layout.SHARD_MANIFEST).exists()]
     if missing:
         raise FileNotFoundError(f"{root}: shards not finished: {', '.join(missing)}")
     settings = None
     for folder in expected:
-        manifest = read_json(folder / "shard.json")
+        manifest = read_json(folder / layout.SHARD_MANIFEST)
         manifest.pop("shard", None)
         if settings is None:
             settings = manifest

@@ -22,7 +22,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from rexlib import gqa
+from rexlib import gqa, layout
 from rexlib.boxes import NUM_REGIONS
 from rexlib.dataset.build import (
     AGREE,
@@ -75,15 +75,15 @@ def check_converted(tokens: list[str]) -> str | None:
 
 def import_split(split: str, release_dir: Path, gqa_dir, regions) -> dict | None:
     """Records of one split (builder's record layout), or None when the release lacks the split."""
-    processed = _read_release(release_dir / f"processed_explanation_{split}.json")
-    converted = _read_release(release_dir / f"converted_explanation_{split}.json")
+    processed = _read_release(release_dir / layout.processed_explanations_file(split))
+    converted = _read_release(release_dir / layout.converted_explanations_file(split))
     if processed is None and converted is None:
         return None
     question_file, scene_file = gqa.split_files(gqa_dir, split)
     questions = gqa._read_object(question_file)
     scenes = gqa._read_object(scene_file)
-    source_file = str(release_dir / f"{'processed' if processed is not None else 'converted'}"
-                                    f"_explanation_{split}.json")
+    source_file = str(release_dir / (layout.processed_explanations_file(split) if processed is not None
+                                     else layout.converted_explanations_file(split)))
     entries = processed if processed is not None else converted
     executed, skipped, images, same_as_release, operations = [], [], {}, 0, Counter()
     for index, (question_id, explanation) in enumerate(entries.items()):
@@ -161,7 +161,7 @@ def import_release(release_dir, gqa_dir, regions_path, out_dir, *, splits=RELEAS
                        categories=categories, source=f"GQA-REX release {release_dir.resolve()}", log=log)
     for split, report in reports.items():
         report["release"] = records[split]["release"]
-        write_json(out_dir / f"build_report_{split}.json", report, indent=1)
+        write_json(out_dir / layout.build_report_file(split), report, indent=1)
     log(summary_table(reports))
     return reports
 

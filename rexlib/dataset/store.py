@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from rexlib import layout
 from rexlib.dataset.vocab import Vocabularies, tokenize_question
 from rexlib.io import atomic_h5, decode_strings, put, read_json, strings, write_json
 
@@ -154,16 +155,16 @@ def write_dataset_json(out_dir: str | os.PathLike, regions_path: str | os.PathLi
         "max_question_length": max_question_length,
         "source": source,
     }
-    write_json(out_dir / "dataset.json", manifest, indent=1)
+    write_json(out_dir / layout.DATASET_INFO, manifest, indent=1)
     return manifest
 
 
 def read_dataset_json(data_dir: str | os.PathLike) -> dict:
     """``dataset.json`` with ``regions`` resolved to an absolute path (ValueError when it names none)."""
     data_dir = Path(data_dir)
-    manifest = read_json(data_dir / "dataset.json")
+    manifest = read_json(data_dir / layout.DATASET_INFO)
     if "regions" not in manifest:
-        raise ValueError(f"{data_dir / 'dataset.json'}: no 'regions' entry")
+        raise ValueError(f"{data_dir / layout.DATASET_INFO}: no 'regions' entry")
     regions = Path(manifest["regions"])
     manifest["regions"] = str(regions if regions.is_absolute() else (data_dir / regions).resolve())
     return manifest

@@ -11,15 +11,15 @@ Answer vocabulary: training answers by descending frequency; an unknown answer e
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rexlib import layout
 from rexlib.boxes import GRID_SIZE, NUM_REGIONS
-from rexlib.io import write_json
+from rexlib.io import read_json, write_json
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 CLS, SEP = "[CLS]", "[SEP]"
@@ -119,7 +119,7 @@ class Vocabularies:
                 "question": list(self.question.tokens)}
 
     @classmethod
-    def from_json(cls, data: dict, *, source: str = "vocab.json") -> Vocabularies:
+    def from_json(cls, data: dict, *, source: str = layout.VOCAB) -> Vocabularies:
         missing = [key for key in ("explanation", "answer", "question") if not isinstance(data.get(key), list)]
         if missing:
             raise ValueError(f"{source}: {', '.join(missing)} missing or not a list")
@@ -139,8 +139,7 @@ class Vocabularies:
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabularies:
-        with open(path, encoding="utf-8") as handle:
-            return cls.from_json(json.load(handle), source=str(path))
+        return cls.from_json(read_json(path), source=str(path))
 
 
 def build_vocabularies(explanations: Iterable, answers: Iterable[str], questions: Iterable[str], *,

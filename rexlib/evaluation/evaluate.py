@@ -17,82 +17,21 @@ run folder, atomically.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from rexlib import layout
 from rexlib.dataset.store import regions_path
 from rexlib.evaluation.metrics.answers import answer_accuracy, correctness, ood_accuracy, ood_question_ids
 from rexlib.evaluation.metrics.attributes import attribute_recall
 from rexlib.evaluation.metrics.captions import caption_scores
 from rexlib.evaluation.metrics.faithfulness import explanation_truth, format_truth
 from rexlib.evaluation.metrics.grounding import GROUNDING_MODES, grounding_score
+from rexlib.evaluation.truth import SplitTruth, load_split_truth
 from rexlib.io import decode_strings, read_json, write_json
-
-# Explanation vocabulary ids fixed by docs/contracts.md.
-PAD_ID, START_ID, END_ID = 0, 1, 2
-ATTRIBUTE_TABLE_FILE = "attribute_categories.json"
-
-
-@dataclass
-class SplitTruth:
-    """What ``{split}.h5`` and ``vocab.json`` say about each question of a split."""
-
-    question_ids: list[str]
-    row_of: dict[str, int]  # question id -> row in {split}.h5
-    image_index: np.ndarray  # (N,) row in regions.h5
-    answers: dict[str, str | None]  # None: the answer is not in the answer vocabulary
-    types: dict[str, dict[str, str]]
-    families: dict[str, str]
-    local_groups: dict[str, str] = field(default_factory=dict)  # GQA `groups.local` ("" unknown)
-
-
-def load_split_truth(data_dir: str | Path, split: str) -> SplitTruth:
-    """Read question ids, answers, types and families of ``split`` from ``DATA/{split}.h5``."""
-    data_dir = Path(data_dir)
-    answer_vocabulary = read_json(data_dir / "vocab.json").get("answer")
-    if not isinstance(answer_vocabulary, list):
-        raise ValueError(f"{data_dir / 'vocab.json'}: no 'answer' list")  # noqa: TRY004 - a bad file
-    path = data_dir / f"{split}.h5"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (is '{split}' a built split?)")
-    with h5py.File(path, "r") as store:
-        missing = [
-            key
-            for key in ("question_ids", "image_index", "answers", "types_structural", "types_semantic")
-            if key not in store
-        ]
-        if missing:
-            raise ValueError(f"{path}: missing datasets {', '.join(missing)}")
-        question_ids = decode_strings(store["question_ids"])
-        image_index = np.asarray(store["image_index"][()], dtype=np.int64)
-        answer_ids = np.asarray(store["answers"][()], dtype=np.int64)
-        kinds = {
-            kind: decode_strings(store[f"types_{kind}"])
-            for kind in ("structural", "semantic", "detailed")
-            if f"types_{kind}" in store
-        }
-        families = decode_strings(store["families"]) if "families" in store else [""] * len(question_ids)
-        local_groups = decode_strings(store["groups_local"]) if "groups_local" in store else [""] * len(question_ids)
-    answers: dict[str, str | None] = {}
-    for question_id, answer_id in zip(question_ids, answer_ids):
-        if answer_id >= len(answer_vocabulary):
-            raise ValueError(f"{path}: question {question_id}: answer id {answer_id} outside vocab.json")
-        answers[question_id] = answer_vocabulary[answer_id] if answer_id >= 0 else None
-    return SplitTruth(
-        question_ids=question_ids,
-        row_of={question_id: row for row, question_id in enumerate(question_ids)},
-        image_index=image_index,
-        answers=answers,
-        types={
-            qid: {kind: values[row] for kind, values in kinds.items()} for row, qid in enumerate(question_ids)
-        },
-        families=dict(zip(question_ids, families)),
-        local_groups=dict(zip(question_ids, local_groups)),
-    )
 
 
 def load_attribute_table(data_dir: str | Path) -> dict[str, str] | None:
@@ -102,7 +41,7 @@ def load_attribute_table(data_dir: str | Path) -> dict[str, str] | None:
     with GQA's own mapping file when one was passed), on the world and on GQA alike. A store without it
     (an old build) gets ``None``: a guessed table would give misleading recalls.
     """
-    path = Path(data_dir) / ATTRIBUTE_TABLE_FILE
+    path = Path(data_dir) / layout.ATTRIBUTE_CATEGORIES
     if not path.is_file():
         return None
     table = read_json(path)
@@ -115,7 +54,7 @@ def load_attribute_table(data_dir: str | Path) -> dict[str, str] | None:
 
 
 def _explanation_references(data_dir: Path, split: str) -> dict[str, list[str]]:
-    path = data_dir / f"converted_explanation_{split}.json"
+    path = data_dir / layout.converted_explanations_file(split)
     content = read_json(path)
     references = {}
     for question_id, value in content.items():
@@ -178,7 +117,7 @@ def compute_metrics(
     unknown = [question_id for question_id in predictions if question_id not in truth.row_of]
     if unknown:
         raise ValueError(
-            f"{data_dir / f'{split}.h5'}: question {unknown[0]} is predicted but not in the split "
+            f"{data_dir / layout.split_file(split)}: question {unknown[0]} is predicted but not in the split "
             f"({len(unknown)} such questions)"
         )
     explanations = {question_id: prediction["explanation"] for question_id, prediction in predictions.items()}
@@ -188,7 +127,7 @@ def compute_metrics(
     missing_reference = [question_id for question_id in predictions if question_id not in references]
     if missing_reference:
         raise ValueError(
-            f"{data_dir / f'converted_explanation_{split}.json'}: no reference explanation for question "
+            f"{data_dir / layout.converted_explanations_file(split)}: no reference explanation for question "
             f"{missing_reference[0]} ({len(missing_reference)} such questions)"
         )
     captions = caption_scores(
@@ -199,7 +138,7 @@ def compute_metrics(
         include_spice=include_spice,
     )
 
-    grounding_truth = read_json(data_dir / f"grounding_{split}.json")
+    grounding_truth = read_json(data_dir / layout.grounding_file(split))
     with h5py.File(regions_path(data_dir), "r") as regions:
         boxes = np.asarray(regions["boxes"][()], dtype=np.float64)  # (images, regions, 4) pixels
         sizes = np.asarray(regions["sizes"][()], dtype=np.float64)  # (images, 2) width, height
@@ -207,7 +146,7 @@ def compute_metrics(
     for question_id, image in image_of.items():
         if not 0 <= image < len(boxes):
             raise ValueError(
-                f"{data_dir / f'{split}.h5'}: question {question_id}: image_index {image} outside regions.h5"
+                f"{data_dir / layout.split_file(split)}: question {question_id}: image_index {image} outside the regions"
             )
     grounding = grounding_score(
         explanations,
@@ -221,7 +160,7 @@ def compute_metrics(
     if table is None:
         attributes = {
             "status": f"unavailable: no attribute value -> category table (pass attribute_categories "
-            f"or write {data_dir / ATTRIBUTE_TABLE_FILE})"
+            f"or write {data_dir / layout.ATTRIBUTE_CATEGORIES})"
         }
     else:
         attributes = attribute_recall({qid: refs[0] for qid, refs in references.items()}, explanations, table)
@@ -317,20 +256,6 @@ def _config_value(config: Any, *names: str) -> Any:
     return None
 
 
-def tokens_to_text(token_ids: list[int], explanation_vocabulary: list[str]) -> str:
-    """Token ids -> space-separated explanation tokens, stopping at ``<end>`` or padding."""
-    words = []
-    for token_id in token_ids:
-        if token_id in (END_ID, PAD_ID):
-            break
-        if token_id == START_ID:
-            continue
-        words.append(
-            explanation_vocabulary[token_id] if 0 <= token_id < len(explanation_vocabulary) else "<unk>"
-        )
-    return " ".join(words)
-
-
 def decode_split(
     model: Any,
     data_dir: str | Path,
@@ -350,9 +275,9 @@ def decode_split(
     from ``rexlib.training.data.REXDataset`` / ``collate``; tensors go to the model's device.
 
     Args:
-        vocab: the vocabularies the model was trained with (``load_run``'s third value); default the
+        vocab: the vocabularies the model was trained with (``load_trained_run(...).vocab``); default the
             dataset's ``vocab.json``. Token and answer ids are read back through it.
-        tokenizer: the BERT tokenizer of a pretrained backbone (``rexlib.training.loop.question_tokenizer``).
+        tokenizer: the BERT tokenizer of a pretrained backbone (``rexlib.model.pretrained.question_tokenizer``).
         max_length: explanation words before ``<end>``; default the model's, else ``dataset.json``'s.
         regions: ``image`` (each question's own), ``none`` or ``swapped`` (``rexlib.training.data.REGION_SOURCES``:
             the diagnostics of whether answers read the image).
@@ -361,19 +286,19 @@ def decode_split(
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from rexlib.model.decoding import beam_search, greedy
+    from rexlib.model.decoding import beam_search, greedy, tokens_to_text
     from rexlib.training.data import REXDataset, collate
 
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, not {beam_size}")
     data_dir = Path(data_dir)
-    vocabulary = vocab if vocab is not None else read_json(data_dir / "vocab.json")
+    vocabulary = vocab if vocab is not None else read_json(data_dir / layout.VOCAB)
     explanation_vocabulary, answer_vocabulary = vocabulary["explanation"], vocabulary["answer"]
     if max_length is None:
         max_length = _config_value(getattr(model, "config", None), "max_explanation_length")
     if max_length is None:
-        max_length = read_json(data_dir / "dataset.json").get("max_explanation_length", 12)
-    with h5py.File(data_dir / f"{split}.h5", "r") as store:
+        max_length = read_json(data_dir / layout.DATASET_INFO).get("max_explanation_length", 12)
+    with h5py.File(data_dir / layout.split_file(split), "r") as store:
         question_ids = decode_strings(store["question_ids"])
     dataset = REXDataset(data_dir, split, tokenizer=tokenizer, regions=regions)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
@@ -392,9 +317,10 @@ def decode_split(
                     model, batch, beam_size=beam_size, max_length=int(max_length)
                 )
             answer_ids = answer_logits.argmax(dim=-1).tolist()
-            for row, token_ids, answer_id in zip(batch["index"].tolist(), tokens.tolist(), answer_ids):
+            texts = tokens_to_text(tokens, explanation_vocabulary)
+            for row, text, answer_id in zip(batch["index"].tolist(), texts, answer_ids):
                 predictions[question_ids[row]] = {
-                    "explanation": tokens_to_text(token_ids, explanation_vocabulary),
+                    "explanation": text,
                     "answer": answer_vocabulary[answer_id],
                 }
     if len(predictions) != len(question_ids):
@@ -402,16 +328,17 @@ def decode_split(
     return predictions
 
 
-def resolve_data_dir(run_dir: str | Path, data_dir: str | Path | None, config: Any = None) -> Path:
-    """``data_dir`` if given, else the dataset the run was trained on (its config's ``data_dir``)."""
+def resolve_data_dir(run_dir: str | Path, data_dir: str | Path | None, train: dict | None = None) -> Path:
+    """``data_dir`` if given, else the dataset the run was trained on (``train``: config.json's training
+    options, read from the run folder when not given)."""
     if data_dir is not None:
         return Path(data_dir)
-    if config is None:
-        config_path = Path(run_dir) / "config.json"
-        config = read_json(config_path) if config_path.is_file() else {}
-    found = _config_value(config, "data_dir", "data")
+    if train is None:
+        config_path = Path(run_dir) / layout.RUN_CONFIG
+        train = (read_json(config_path).get("train") or {}) if config_path.is_file() else {}
+    found = _config_value(train, "data_dir", "data")
     if found is None:
-        raise ValueError(f"{run_dir}: the run's config names no data_dir; pass --data DIR")
+        raise ValueError(f"{Path(run_dir) / layout.RUN_CONFIG}: the run names no dataset; pass --data DIR")
     return Path(found)
 
 
@@ -435,19 +362,19 @@ def evaluate_run(
 
     Writes ``predictions_{split}.json`` (question id -> {"explanation", "answer", "answer_gt",
     "explanation_gt"}) and ``metrics_{split}.json``; returns the metrics. The questions are read with
-    the run's own tokenizer (``rexlib.training.loop.run_tokenizer``) and ids with the run's vocab.json. With
+    the run's own tokenizer and ids with the run's vocab.json (``rexlib.model.pretrained``). With
     ``regions`` other than the run's own (``image``, or ``none`` for a question-only run; the default)
     the files are ``predictions_{split}-regions-{regions}.json`` / ``metrics_{split}-regions-{regions}.json``.
     """
-    from rexlib.training.loop import load_run, run_tokenizer
+    from rexlib.model.pretrained import load_trained_run
 
     run_dir = Path(run_dir)
-    model, config, vocab = load_run(run_dir, which=which)
-    data_dir = resolve_data_dir(run_dir, data_dir, config)
-    trained_with = _config_value(config, "regions") or "image"
+    run = load_trained_run(run_dir, which=which)
+    data_dir = resolve_data_dir(run_dir, data_dir, run.train)
+    trained_with = _config_value(run.train, "regions") or "image"
     regions = regions or trained_with
     predictions = decode_split(
-        model, data_dir, split, vocab=vocab, tokenizer=run_tokenizer(model), beam_size=beam_size,
+        run.model, data_dir, split, vocab=run.vocab, tokenizer=run.tokenizer, beam_size=beam_size,
         batch_size=batch_size, progress=progress, regions=regions,
     )
     metrics = compute_metrics(
@@ -468,8 +395,8 @@ def evaluate_run(
         prediction["answer_gt"] = truth.answers[question_id]
         prediction["explanation_gt"] = references[question_id][0]
     suffix = split if regions == trained_with else f"{split}-regions-{regions}"
-    write_json(run_dir / f"predictions_{suffix}.json", predictions, indent=1, allow_nan=True)
-    write_json(run_dir / f"metrics_{suffix}.json", metrics, indent=1, allow_nan=True)
+    write_json(run_dir / layout.predictions_file(suffix), predictions, indent=1, allow_nan=True)
+    write_json(run_dir / layout.metrics_file(suffix), metrics, indent=1, allow_nan=True)
     return metrics
 
 
@@ -516,5 +443,5 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(metrics))
     decoding = metrics["decoding"]
     suffix = args.split if decoding["regions"] == decoding["trained_regions"] else f"{args.split}-regions-{decoding['regions']}"
-    print(f"wrote {Path(args.run) / f'predictions_{suffix}.json'} and metrics_{suffix}.json")
+    print(f"wrote {Path(args.run) / layout.predictions_file(suffix)} and {layout.metrics_file(suffix)}")
     return 0

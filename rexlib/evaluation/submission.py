@@ -42,18 +42,15 @@ def predictions_from_run(
     progress: bool = True,
 ) -> dict[str, dict]:
     """Decode ``split`` greedily with the run's checkpoint (answers do not depend on the beam)."""
-    from rexlib.training.loop import load_run, run_tokenizer
+    from rexlib.model.pretrained import load_trained_run
 
-    model, config, vocab = load_run(run_dir, which=which)
-    data_dir = resolve_data_dir(run_dir, data_dir, config)
-    # The model's config names the backbone's tokenizer, also for `--init-from` runs (whose TrainConfig
-    # has no --pretrained of its own).
+    run = load_trained_run(run_dir, which=which)
     return decode_split(
-        model,
-        data_dir,
+        run.model,
+        resolve_data_dir(run_dir, data_dir, run.train),
         split,
-        vocab=vocab,
-        tokenizer=run_tokenizer(model),
+        vocab=run.vocab,
+        tokenizer=run.tokenizer,
         batch_size=batch_size,
         progress=progress,
     )

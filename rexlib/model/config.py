@@ -1,9 +1,14 @@
-"""`REXConfig`: every size and switch of the REX model in one flat dataclass (nanoGPT's GPTConfig)."""
+"""`REXConfig`: every size and switch of the REX model in one flat dataclass (nanoGPT's GPTConfig).
+
+Each field states its default and help once (`rexlib.options.option`); the training options that set a
+model field (`rexlib.training.config.TrainConfig`) read both from here."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from rexlib.options import check_choices, option
 
 PRESETS: dict[str, dict] = {
     # CPU-sized: trains on the synthetic world in minutes on two cores.
@@ -17,49 +22,50 @@ PRESETS: dict[str, dict] = {
 PRESETS["paper"] = {**PRESETS["base"], "box_geometry": False, "answer_head": "cls"}
 
 ANSWER_HEADS = ("cls", "regions")
+BACKBONES = ("visualbert", "lxmert")
 GEOMETRY_SIZE = 7  # x1, y1, x2, y2, w, h, area of the normalised box
 
 
 @dataclass
 class REXConfig:
     # vocabularies (filled from vocab.json by `vocab_overrides`)
-    explanation_vocab_size: int = 128          # explanation tokens incl. <pad>/<start>/<end>/<unk>, #k, @k
-    answer_vocab_size: int = 16                # answers seen in training
-    question_vocab_size: int = 64              # word-level question vocabulary (ignored with `pretrained`)
-    pad_token_id: int = 0                      # explanation <pad>
-    start_token_id: int = 1                    # explanation <start>
-    end_token_id: int = 2                      # explanation <end>
-    region_token_ids: tuple[int, ...] = field(default_factory=lambda: tuple(range(4, 40)))  # ids of #0..#35
+    explanation_vocab_size: int = option(128, "explanation tokens incl. <pad>/<start>/<end>/<unk>, #k, @k")
+    answer_vocab_size: int = option(16, "answers seen in training")
+    question_vocab_size: int = option(64, "word-level question vocabulary (ignored with `pretrained`)")
+    pad_token_id: int = option(0, "explanation <pad>")
+    start_token_id: int = option(1, "explanation <start>")
+    end_token_id: int = option(2, "explanation <end>")
+    region_token_ids: tuple[int, ...] = option(help="ids of #0..#35", default_factory=lambda: tuple(range(4, 40)))
     # inputs
-    region_feature_dim: int = 32               # D of regions.h5 features (2048 for bottom-up features)
-    num_regions: int = 36                      # detector boxes per image
-    max_explanation_length: int = 12           # L: decoded tokens before <end>
-    max_question_length: int = 24              # question tokens incl. [CLS]/[SEP]
+    region_feature_dim: int = option(32, "D of regions.h5 features (2048 for bottom-up features)")
+    num_regions: int = option(36, "detector boxes per image")
+    max_explanation_length: int = option(12, "L: decoded tokens before <end>")
+    max_question_length: int = option(24, "question tokens incl. [CLS]/[SEP]")
     # backbone
-    backbone: str = "visualbert"               # "visualbert" | "lxmert"
-    pretrained: str | None = None              # local Hugging Face directory (never downloaded)
-    hidden_size: int = 128                     # backbone width H
-    num_layers: int = 2                        # backbone layers (LXMERT: language / cross / region each)
-    num_heads: int = 4                         # attention heads
-    intermediate_size: int = 256               # backbone feed-forward width
-    box_geometry: bool = True                  # add each region's projected normalised box (+ w, h, area) to
-                                               # VisualBERT's visual embedding; False = the paper's inputs
+    backbone: str = option("visualbert", "the vision-and-language encoder", choices=BACKBONES)
+    pretrained: str | None = option(None, "local Hugging Face directory (never downloaded)")
+    hidden_size: int = option(128, "backbone width H")
+    num_layers: int = option(2, "backbone layers (LXMERT: language / cross / region each)")
+    num_heads: int = option(4, "attention heads")
+    intermediate_size: int = option(256, "backbone feed-forward width")
+    box_geometry: bool = option(True, "add each region's projected normalised box (+ w, h, area) to VisualBERT's "
+                                      "visual embedding; off: the paper's inputs")
     # decoder
-    decoder_hidden_size: int = 128             # both GRUs' state size
-    word_embedding_size: int = 64              # explanation word embedding
-    attention_size: int = 128                  # region-attention inner size
-    answer_hidden_size: int = 256              # answer MLP width
-    answer_head: str = "cls"                   # "cls": MLP on [CLS] (the paper); "regions": [CLS] plus a
-                                               # question-conditioned attention over the fused regions
-    dropout: float = 0.1                       # backbone hidden states, word embeddings, decoder output
-    attention_dropout: float = 0.0             # backbone attention probabilities (a costly mask on CPU)
-    structure_gate: bool = True                # REX; False = the baseline (p = p_vocab)
-    scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word in training
+    decoder_hidden_size: int = option(128, "both GRUs' state size")
+    word_embedding_size: int = option(64, "explanation word embedding")
+    attention_size: int = option(128, "region-attention inner size")
+    answer_hidden_size: int = option(256, "answer MLP width")
+    answer_head: str = option("cls", "cls: MLP on [CLS] (the paper's); regions: [CLS] plus a question-conditioned "
+                                     "attention over the fused regions", choices=ANSWER_HEADS)
+    dropout: float = option(0.1, "backbone hidden states, word embeddings, decoder output")
+    attention_dropout: float = option(0.0, "backbone attention probabilities (a costly mask on CPU)")
+    structure_gate: bool = option(True, "the structure gate (REX); off: the baseline (p = p_vocab)")
+    scheduled_sampling: float = option(0.0, "probability of feeding the model's own previous word in training")
     # loss weights, the paper's: total = answer + alpha * explanation + beta * gate (+ gamma * answer attention)
-    alpha: float = 1.0                         # explanation NLL
-    beta: float = 1.0                          # structure-gate BCE
-    gamma: float = 0.0                         # answer_head="regions" only: NLL of its attention on the regions
-                                               # the ground-truth explanation points at (#k tokens); 0 = off
+    alpha: float = option(1.0, "explanation-loss (NLL) weight: total = answer + alpha explanation + beta gate")
+    beta: float = option(1.0, "structure-gate loss (BCE) weight")
+    gamma: float = option(0.0, "answer head 'regions' only: weight of the NLL of its attention on the regions the "
+                               "ground-truth explanation points at (#k tokens); 0 = off")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> REXConfig:
@@ -68,8 +74,7 @@ class REXConfig:
         return cls(**{**PRESETS[name], **overrides})
 
     def __post_init__(self):
-        if self.answer_head not in ANSWER_HEADS:
-            raise ValueError(f"answer_head must be one of {ANSWER_HEADS}, got {self.answer_head!r}")
+        check_choices(self)
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)

@@ -95,7 +95,8 @@ def beam_search(model, batch, beam_size: int = 3, max_length: int = 12):
 
 
 def tokens_to_text(ids, vocab) -> list[str]:
-    """Token ids (B,T) -> strings, stopping at `<end>`, skipping `<pad>`/`<start>`.
+    """Token ids (B,T) -> space-separated explanation tokens: up to `<end>` (or `<pad>`), without `<start>`;
+    an id outside the vocabulary reads `<unk>`.
 
     `vocab` is vocab.json's dict or its explanation list.
     """
@@ -105,10 +106,10 @@ def tokens_to_text(ids, vocab) -> list[str]:
     for row in rows:
         out = []
         for index in row:
-            token = words[index]
-            if token == "<end>":
+            token = words[index] if 0 <= index < len(words) else "<unk>"
+            if token in ("<end>", "<pad>"):
                 break
-            if token not in ("<pad>", "<start>"):
+            if token != "<start>":
                 out.append(token)
         texts.append(" ".join(out))
     return texts

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rexlib import layout
+from rexlib.io import atomic_path, read_json, write_json
 from rexlib.model.backbone import Backbone
 from rexlib.model.config import REXConfig
 from rexlib.model.decoder import DecoderContext, ExplanationDecoder
@@ -86,6 +90,46 @@ class REX(nn.Module):
         log_probs, gate, similarity = self.decoder(context, batch["explanation_tokens"])
         return REXOutput(log_probs=log_probs, answer_logits=answer_logits, gate=gate, region_similarity=similarity,
                          answer_attention=attention)
+
+    # -- a run folder holds the model as config.json's "model" section and checkpoint_{best,last}.pt's "model"
+    def save_pretrained(self, run_dir: str | os.PathLike, which: str = "best", **state) -> None:
+        """Write what :meth:`from_pretrained` reads: the REXConfig into ``run_dir/config.json`` (its other
+        sections, e.g. the training options, are kept) and the weights into ``checkpoint_{which}.pt``, with
+        ``state`` beside them (e.g. the step they were taken at)."""
+        run_dir = Path(run_dir)
+        config_path = run_dir / layout.RUN_CONFIG
+        saved = read_json(config_path) if config_path.is_file() else {}
+        write_json(config_path, {**saved, "model": self.config.to_dict()}, indent=2)
+        with atomic_path(run_dir / layout.checkpoint_file(which)) as temporary:
+            torch.save({"model": self.state_dict(), **state}, temporary)
+
+    @classmethod
+    def from_pretrained(cls, run_dir: str | os.PathLike, which: str = "best") -> REX:
+        """The model saved in a run folder (a training run, or :meth:`save_pretrained`), on the CPU in eval mode."""
+        path = Path(run_dir) / layout.checkpoint_file(which)
+        config = saved_model_config(run_dir)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not found")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+            raise ValueError(f"{path}: no 'model' weights")
+        model = cls(config)
+        model.load_state_dict(checkpoint["model"])
+        return model.eval()
+
+
+def saved_model_config(run_dir: str | os.PathLike) -> REXConfig:
+    """The REXConfig in a run folder's config.json; a missing file or section is an error naming it."""
+    path = Path(run_dir) / layout.RUN_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; is {run_dir} a training run?")
+    saved = read_json(path)
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
+        raise ValueError(f"{path}: no 'model' section (the run's REXConfig)")  # noqa: TRY004 - a bad file
+    try:
+        return REXConfig.from_dict(saved["model"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from error
 
 
 def explained_regions(explanation_tokens, region_token_ids) -> torch.Tensor:

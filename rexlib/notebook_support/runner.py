@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rexlib.io import AtomicTarget, write_bytes
+
 NOTEBOOKS = ("01_dataset_creation", "02_training", "03_ablations", "04_analysis")
 KERNEL_NAME = "rexlib-runner"
 REPORT_MARKER = "<!-- rex:report -->"
@@ -146,23 +148,25 @@ def execute(name: str, size: str, output_dir: Path, root: Path | None = None, ke
     executed_dir = output_dir / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
     target = executed_dir / f"{name}.ipynb"
-    partial = executed_dir / f".{name}.running.ipynb"
+    partial = AtomicTarget(target, keep_ending=True)  # papermill reads the format from the ending
     start = time.perf_counter()
     try:
         pm.execute_notebook(
-            str(source), str(partial), parameters=parameters, kernel_name=kernel_name or KERNEL_NAME,
+            str(source), str(partial.temporary), parameters=parameters, kernel_name=kernel_name or KERNEL_NAME,
             cwd=str(source.parent), progress_bar=False, log_output=log_output, execution_timeout=timeout,
             report_mode=False,
         )
     except pm.PapermillExecutionError as error:
-        if partial.exists():
-            os.replace(partial, target)
+        partial.commit()  # the executed copy, with the traceback, is what the reader needs
         raise NotebookFailed(
             f"{name}.ipynb failed in cell {error.cell_index} of the executed copy (execution count "
             f"{error.exec_count}, counting the injected parameters cell): "
             f"{error.ename}: {error.evalue}\n  executed copy with the traceback: {target}"
         ) from error
-    os.replace(partial, target)
+    except BaseException:
+        partial.discard()
+        raise
+    partial.commit()
     return time.perf_counter() - start
 
 
@@ -187,9 +191,7 @@ def assemble_report(output_dir: Path, size: str, timings: dict[str, float]) -> P
     if figures:
         lines += ["## Figures", ""] + [f"- `figures/{figure.name}`" for figure in figures] + [""]
     path = output_dir / "REPORT.md"
-    temporary = path.with_suffix(".md.tmp")
-    temporary.write_text("\n".join(lines))
-    os.replace(temporary, path)
+    write_bytes(path, "\n".join(lines).encode("utf-8"))
     return path
 
 

@@ -9,10 +9,7 @@ value -> category table mined from the data (``attributes.CategoryTable``).
 """
 
 from rexlib.program.executor import (
-    AnswerComparison,
     Execution,
-    agreement_by_family,
-    compare_answer,
     describe_steps,
     describe_value,
     execute,
@@ -30,7 +27,6 @@ from rexlib.program.values import (
 
 __all__ = [
     "HANDLERS",
-    "AnswerComparison",
     "AttributeValue",
     "Choice",
     "Execution",
@@ -39,8 +35,6 @@ __all__ = [
     "Relation",
     "TruthValue",
     "Undecided",
-    "agreement_by_family",
-    "compare_answer",
     "describe_steps",
     "describe_value",
     "execute",

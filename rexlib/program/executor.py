@@ -7,15 +7,13 @@ Answer policy (docs/contracts.md): dataset creation explains GQA's answer. The p
 first derived from the scene graph alone (``Execution.derived_answer``); where the scene graph cannot
 decide a step (:class:`Undecided`) or decides otherwise, GQA's answer decides it
 (``Execution.decided_by == "answer"``) and the explanation states the facts that answer rests on.
-:func:`compare_answer` and :func:`agreement_by_family` count, per family, where the two differ.
+The build report counts, per family, where the two differ (``rexlib.dataset.build.split_report``).
 Without an answer (``question.answer is None`` or ``follow_answer=False``) the executor only derives,
 and an undecidable step stops execution with its reason.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rexlib.gqa import OPERATIONS, Question, SceneGraph, Step
@@ -175,49 +173,6 @@ class _Explaining:
 
 
 # --- answers -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerComparison:
-    """GQA's answer beside the executor's, for one question."""
-
-    question_id: str
-    families: tuple[str, ...]  # the distinct operation families of the program, in program order
-    expected: str | None
-    derived: str | None  # None: the scene graph could not decide (GQA's answer did)
-    agrees: bool
-
-
-def compare_answer(question: Question, execution: Execution) -> AnswerComparison:
-    families = tuple(dict.fromkeys(step.family for step in question.program))
-    expected, derived = question.answer, execution.derived_answer
-    return AnswerComparison(question.question_id, families, expected, derived,
-                            derived is not None and normalised(expected) == normalised(derived))
-
-
-def agreement_by_family(results: Iterable[AnswerComparison], examples: int = 10) -> dict[str, dict]:
-    """Answer agreement per operation family (a question counts once for every family it uses).
-
-    Returns ``{family: {"questions", "agree", "undecided", "rate", "disagreements": [question ids, at
-    most ``examples``]}}`` plus an ``"all"`` entry; ``undecided`` counts questions the scene graph
-    could not decide (GQA's answer did); questions without a GQA answer are not counted.
-    """
-    table: dict[str, dict] = defaultdict(lambda: {"questions": 0, "agree": 0, "undecided": 0, "disagreements": []})
-    for result in results:
-        if result.expected is None:
-            continue
-        for family in ("all",) + result.families:
-            row = table[family]
-            row["questions"] += 1
-            if result.agrees:
-                row["agree"] += 1
-            elif result.derived is None:
-                row["undecided"] += 1
-            elif len(row["disagreements"]) < examples:
-                row["disagreements"].append(result.question_id)
-    for row in table.values():
-        row["rate"] = row["agree"] / row["questions"] if row["questions"] else 1.0
-    return dict(table)
 
 
 # --- reading the steps ---------------------------------------------------------------------------

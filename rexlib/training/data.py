@@ -8,7 +8,6 @@ from regions.h5, which each DataLoader worker opens on first use (h5py handles d
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,7 +15,10 @@ import h5py
 import numpy as np
 import torch
 
+from rexlib import layout
 from rexlib.dataset.store import regions_path
+from rexlib.dataset.vocab import Vocabularies
+from rexlib.io import decode_strings, read_json
 
 SPLIT_ARRAYS = (
     "image_index", "questions", "question_lengths", "answers", "explanations", "explanation_lengths",
@@ -35,28 +37,25 @@ class StoreError(ValueError):
 
 def load_dataset_info(data_dir) -> dict:
     """Read DATA/dataset.json and resolve the regions path."""
-    path = Path(data_dir) / "dataset.json"
+    path = Path(data_dir) / layout.DATASET_INFO
     if not path.is_file():
         raise StoreError(f"{path}: not found; is {data_dir} a GQA-REX store built by `python -m rexlib build`?")
-    info = json.loads(path.read_text())
+    info = read_json(path)
     info["regions_path"] = str(regions_path(data_dir))
     return info
 
 
 def load_vocab(path) -> dict:
-    """vocab.json: {"explanation": [...], "answer": [...], "question": [...]}."""
+    """vocab.json (a store's or a run's; ``path`` may be its folder), checked by `Vocabularies.load`:
+    {"explanation": [...], "answer": [...], "question": [...]}."""
     path = Path(path)
     if path.is_dir():
-        path = path / "vocab.json"
-    vocab = json.loads(path.read_text())
-    for key in ("explanation", "answer", "question"):
-        if key not in vocab:
-            raise StoreError(f"{path}: missing the {key!r} vocabulary")
-    return vocab
+        path = path / layout.VOCAB
+    return Vocabularies.load(path).to_json()
 
 
 def _strings(dataset) -> np.ndarray:
-    return np.array([value.decode() if isinstance(value, bytes) else str(value) for value in dataset[:]], dtype=object)
+    return np.array(decode_strings(dataset), dtype=object)
 
 
 def question_texts(questions: np.ndarray, lengths: np.ndarray, question_vocab: list[str]) -> list[str]:
@@ -84,8 +83,8 @@ class REXDataset(torch.utils.data.Dataset):
         self.data_dir = Path(data_dir)
         self.split = split
         self.info = load_dataset_info(data_dir)
-        self.vocab = load_vocab(self.data_dir / "vocab.json")
-        self.split_path = self.data_dir / f"{split}.h5"
+        self.vocab = load_vocab(self.data_dir / layout.VOCAB)
+        self.split_path = self.data_dir / layout.split_file(split)
         if not self.split_path.is_file():
             raise StoreError(f"{self.split_path}: not found (splits in dataset.json: {self.info.get('splits')})")
         with h5py.File(self.split_path, "r") as handle:
@@ -106,7 +105,7 @@ class REXDataset(torch.utils.data.Dataset):
 
         self.regions_path = Path(self.info["regions_path"])
         if not self.regions_path.is_file():
-            raise StoreError(f"{self.regions_path}: regions file named in {self.data_dir / 'dataset.json'} not found")
+            raise StoreError(f"{self.regions_path}: regions file named in {self.data_dir / layout.DATASET_INFO} not found")
         self._regions = None  # opened lazily, once per worker process
         with h5py.File(self.regions_path, "r") as handle:
             for key in ("boxes", "features", "sizes"):
@@ -116,7 +115,7 @@ class REXDataset(torch.utils.data.Dataset):
             bad = self.arrays["image_index"] >= image_count
             if bad.any():
                 raise StoreError(f"{self.split_path}: question {self.question_ids[np.argmax(bad)]}: image_index "
-                                 f"{int(self.arrays['image_index'][np.argmax(bad)])} >= {image_count} rows of regions.h5")
+                                 f"{int(self.arrays['image_index'][np.argmax(bad)])} >= {image_count} rows of {self.regions_path.name}")
             if regions == "swapped":
                 self._swap_images(image_count)
             images, self.image_rows = np.unique(self.arrays["image_index"], return_inverse=True)
@@ -268,7 +267,7 @@ def stratified_subset(types_detailed, fraction: float, seed: int) -> np.ndarray:
 
 def split_types(data_dir, split: str, key: str = "types_detailed") -> np.ndarray:
     """One string array of `{split}.h5` (used to pick stratified subsets before building a dataset)."""
-    path = Path(data_dir) / f"{split}.h5"
+    path = Path(data_dir) / layout.split_file(split)
     with h5py.File(path, "r") as handle:
         if key not in handle:
             raise StoreError(f"{path}: missing dataset {key!r}")

@@ -1,17 +1,16 @@
 """Training REX: multi-task, explanation-only, or VQA fine-tuning on a fraction of the questions.
 
-Reads top to bottom: configuration -> data -> model -> optimiser and schedule -> (resume) -> loop with
-validation, metrics and checkpoints. A checkpoint holds everything needed to continue exactly where a
-killed run stopped: model, optimiser, schedule, the python / numpy / torch random states and the data
-order (epoch, batches done in it, shuffling seed). Under `torchrun` it trains with DDP (gloo on CPU,
-nccl on GPU); only rank 0 writes.
+`train(config)` reads top to bottom as its steps: processes and device -> data -> model -> optimiser and
+schedule -> (resume) -> run files -> the loop (`TrainingLoop`) with validation, metrics and checkpoints.
+A checkpoint holds everything needed to continue exactly where a killed run stopped
+(`rexlib.training.checkpoints`). Under `torchrun` it trains with DDP (gloo on CPU, nccl on GPU); only
+rank 0 writes.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import os
 import random
@@ -26,7 +25,14 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from rexlib import layout
+from rexlib.io import atomic_path, write_json
 from rexlib.model import REX, REXConfig, batch_accuracies, compute_losses, vocab_overrides
+from rexlib.model.pretrained import question_tokenizer
+from rexlib.model.rex import saved_model_config
+from rexlib.training import checkpoints
+from rexlib.training.checkpoints import Progress, empty_window
+from rexlib.training.config import BEST_METRICS, TrainConfig, model_overrides
 from rexlib.training.data import (
     REXDataset,
     collate,
@@ -35,167 +41,143 @@ from rexlib.training.data import (
     split_types,
     stratified_subset,
 )
+from rexlib.training.sampler import EpochSampler
 
-# mode -> loss mode. Transfer (`vqa-finetune` on a `--fraction` of the questions) trains the paper's whole
-# multi-task loss (answer + explanation + gate) on the subset; `answer-only` is the diagnostic without
-# explanations.
-TRAIN_MODES = {"multitask": "multitask", "explanation": "explanation", "vqa-finetune": "multitask",
-               "answer-only": "vqa"}
-AUTO_BEST_METRIC = {"multitask": "val_loss", "explanation": "token_accuracy", "vqa-finetune": "answer_accuracy",
-                    "answer-only": "answer_accuracy"}
-BEST_METRICS = {"val_loss": min, "token_accuracy": max, "answer_accuracy": max}
 METRIC_COLUMNS = ("step", "epoch", "split", "loss", "explanation_loss", "answer_loss", "gate_loss",
                   "token_accuracy", "answer_accuracy", "lr", "samples_per_second")
 
 
-# Peak learning rate per preset when none is given: the tiny preset trains from scratch on CPU in a few
-# epochs (2e-3 reached BLEU-4 38 in 3 epochs on the demo world where 5e-4 reached 23); the base preset is
-# usually initialised from pretrained weights, where BERT's usual fine-tuning rate applies.
-DEFAULT_LR = {"tiny": 2e-3, "base": 1e-4}
+# ------------------------------------------------------------------------------------------ the steps
+@dataclass
+class Processes:
+    """This process's place under torchrun (one process, rank 0, without it) and its device."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+    owns_process_group: bool  # this call started the process group, so it ends it
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+    def finish(self) -> None:
+        if self.owns_process_group:
+            dist.destroy_process_group()
+
+
+def start_processes(config: TrainConfig) -> Processes:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if config.device == "auto":
+        device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(config.device)
+    owns_process_group = world_size > 1 and not dist.is_initialized()
+    if owns_process_group:
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Processes(rank, world_size, device, owns_process_group)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 @dataclass
-class TrainConfig:
-    data: str                                  # GQA-REX store directory (dataset.json, vocab.json, {split}.h5)
-    out: str                                   # run directory, e.g. outputs/runs/rex_tiny
-    mode: str = "multitask"                    # multitask | explanation | vqa-finetune
-    preset: str = "tiny"                       # REXConfig preset: tiny | base
-    structure_gate: bool = True                # False trains the baseline
-    backbone: str = "visualbert"               # visualbert | lxmert
-    pretrained: str | None = None              # local Hugging Face directory for the backbone + tokenizer
-    epochs: int = 2                            # passes over the (subset of the) training split (the demo recipe)
-    seed: int = 0                              # model init, dropout, data order, subset choice
-    batch_size: int = 64                       # questions per step (per process under torchrun)
-    lr: float | None = None                    # peak Adam learning rate; None: the preset's (DEFAULT_LR)
-    weight_decay: float = 0.0                  # Adam L2
-    grad_clip: float = 1.0                     # max gradient norm
-    schedule: str = "linear"                   # after warmup: linear | cosine | constant
-    warmup_fraction: float = 0.05              # share of all steps spent warming up
-    alpha: float = 1.0                         # explanation-loss weight (total = answer + alpha expl. + beta gate)
-    beta: float = 1.0                          # structure-gate loss weight
-    box_geometry: bool = True                  # region boxes projected into VisualBERT's visual embedding
-    answer_head: str = "regions"               # regions (attends over the fused regions; +3.5 accuracy after one
-                                               # demo epoch) | cls (the paper's: [CLS] only)
-    gamma: float = 0.0                         # answer-attention loss weight (answer_head regions): look where
-                                               # the ground-truth explanation points
-    regions: str = "image"                     # training regions: image | none (question-only diagnostic)
-    length_buckets: bool = False               # batches of similar explanation lengths: 1.48x samples/s, but
-                                               # type-homogeneous batches (one epoch: accuracy 28.2 vs 37.5)
-    scheduled_sampling: float = 0.0            # probability of feeding the model's own previous word
-    dropout: float | None = None               # None: the preset's
-    max_steps: int | None = None               # stop (and finish normally) after this many optimiser steps
-    stop_after_steps: int | None = None        # simulate a kill: checkpoint and return after this many steps
-    checkpoint_every_steps: int = 0            # extra mid-epoch checkpoint_last (0: only at epoch ends)
-    val_every_steps: int = 0                   # extra mid-epoch validation rows in metrics.csv (a budget curve)
-    best_metric: str = "auto"                  # val_loss | token_accuracy | answer_accuracy | auto (by mode)
-    train_split: str = "train"
-    val_split: str = "val"                     # "" skips validation
-    val_max_questions: int | None = 2000       # validation cost cap (first N questions of the split)
-    fraction: float = 1.0                      # stratified (types_detailed) share of training questions
-    init_from: str | None = None               # run directory whose best weights initialise this run
-    resume: bool = False                       # continue from OUT/checkpoint_last.pt
-    num_workers: int = 0                       # DataLoader workers (batches are cheap; 0 is usually best)
-    device: str = "auto"                       # auto | cpu | cuda
-    log_every: int = 20                        # steps between metrics.csv / TensorBoard rows
-    progress: bool = True                      # tqdm bars
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+class TrainingData:
+    info: dict                  # dataset.json (regions path resolved)
+    vocab: dict                 # the store's vocab.json
+    train_set: REXDataset
+    val_set: REXDataset | None
+    sampler: EpochSampler
+    train_loader: torch.utils.data.DataLoader
+    val_loader: torch.utils.data.DataLoader | None
+    steps_per_epoch: int        # batches per epoch on this rank
+    total_steps: int            # optimiser steps of the whole run (epochs, or max_steps)
 
 
-class EpochSampler(torch.utils.data.Sampler):
-    """A fresh shuffled order each epoch from (seed, epoch), sharded across ranks, that can start mid-epoch.
-
-    Like DistributedSampler (drop_last=False): the order is padded by repeating its first indices so every
-    rank gets the same count; `set_epoch(epoch, skip)` skips the first `skip` samples of this rank's share.
-
-    With `lengths` and `batch_size` the share is length-bucketed: cut into pools of `pool_batches`
-    batches, each pool sorted by length and cut into batches, and the batches shuffled. A batch's
-    explanations then have similar lengths, so the decoder runs about as many steps as they have words
-    (batches are trimmed to their longest explanation) instead of nearly the longest of the split.
-    """
-
-    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True,
-                 lengths=None, batch_size: int = 0, pool_batches: int = 50):
-        self.size, self.seed, self.rank, self.world_size, self.shuffle = size, seed, rank, world_size, shuffle
-        self.per_rank = math.ceil(size / world_size)
-        self.epoch, self.skip = 0, 0
-        self.lengths = None if lengths is None else np.asarray(lengths)
-        self.batch_size, self.pool_batches = batch_size, pool_batches
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
-
-    def order(self) -> list[int]:
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.size, generator=generator).tolist()
-        else:
-            order = list(range(self.size))
-        padding = self.per_rank * self.world_size - self.size
-        order += (order * (padding // max(self.size, 1) + 1))[:padding]
-        share = order[self.rank :: self.world_size]
-        if self.lengths is None or self.batch_size < 1 or not self.shuffle:
-            return share
-        return self._bucketed(share)
-
-    def _bucketed(self, share: list[int]) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
-        pool = self.batch_size * self.pool_batches
-        batches = []
-        for start in range(0, len(share), pool):
-            members = sorted(share[start : start + pool], key=lambda index: int(self.lengths[index]))
-            batches += [members[i : i + self.batch_size] for i in range(0, len(members), self.batch_size)]
-        # The one short batch (the share's remainder) stays last, so every other batch is full.
-        full = [batch for batch in batches if len(batch) == self.batch_size]
-        short = [batch for batch in batches if len(batch) < self.batch_size]
-        shuffled = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()] + short
-        return [index for batch in shuffled for index in batch]
-
-    def __iter__(self):
-        return iter(self.order()[self.skip :])
-
-    def __len__(self) -> int:
-        return self.per_rank - self.skip
+def load_data(config: TrainConfig, processes: Processes) -> TrainingData:
+    """The training (subset) and validation questions, read with the backbone's tokenizer, and their loaders."""
+    info = load_dataset_info(config.data)
+    vocab = load_vocab(Path(config.data) / layout.VOCAB)
+    pretrained = config.pretrained
+    if config.init_from:
+        # The fine-tuned model keeps the initialising run's backbone, so its questions need that tokenizer.
+        pretrained = saved_model_config(config.init_from).pretrained
+    tokenizer = question_tokenizer(pretrained)
+    train_rows = None
+    if config.fraction < 1.0:
+        train_rows = stratified_subset(split_types(config.data, config.train_split), config.fraction, config.seed)
+    train_set = REXDataset(config.data, config.train_split, indices=train_rows, tokenizer=tokenizer,
+                           regions=config.regions)
+    if len(train_set) == 0:
+        raise ValueError(f"{Path(config.data) / layout.split_file(config.train_split)}: no training questions")
+    val_set = None
+    if config.val_split:
+        val_rows = None
+        if config.val_max_questions is not None:
+            with h5py.File(Path(config.data) / layout.split_file(config.val_split), "r") as handle:
+                val_rows = np.arange(min(config.val_max_questions, len(handle["question_ids"])))
+        val_set = REXDataset(config.data, config.val_split, indices=val_rows, tokenizer=tokenizer,
+                             regions=config.regions)
+    sampler = EpochSampler(len(train_set), config.seed, processes.rank, processes.world_size,
+                           lengths=train_set.arrays["explanation_lengths"] if config.length_buckets else None,
+                           batch_size=config.batch_size)
+    loader_generator = torch.Generator().manual_seed(config.seed)  # keeps the DataLoader off the global RNG
+    train_loader = torch.utils.data.DataLoader(
+        train_set, batch_size=config.batch_size, sampler=sampler, collate_fn=collate, drop_last=False,
+        num_workers=config.num_workers, generator=loader_generator, persistent_workers=False,
+    )
+    val_loader = None
+    if val_set is not None:
+        val_loader = torch.utils.data.DataLoader(val_set, batch_size=max(config.batch_size, 128),
+                                                 collate_fn=collate, shuffle=False)
+    steps_per_epoch = math.ceil(sampler.per_rank / config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    return TrainingData(info, vocab, train_set, val_set, sampler, train_loader, val_loader, steps_per_epoch,
+                        total_steps)
 
 
-# ----------------------------------------------------------------------------------------------- helpers
-def _atomic_save(value, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(value, temporary)
-    os.replace(temporary, path)
+def build_model(config: TrainConfig, data: TrainingData) -> REX:
+    """A fresh model from the preset, or the architecture and weights of an explanation-pretrained run
+    (`--init-from`) with this run's loss weights and regularisation."""
+    if config.init_from:
+        init_model, init_vocab = REX.from_pretrained(config.init_from, which="best"), load_vocab(config.init_from)
+        if init_vocab["explanation"] != data.vocab["explanation"] or init_vocab["answer"] != data.vocab["answer"]:
+            raise ValueError(f"--init-from {config.init_from}: its {layout.RUN_VOCAB} differs from "
+                             f"{Path(config.data) / layout.VOCAB}")
+        model = REX(dataclasses.replace(init_model.config, **model_overrides(config, fine_tuning=True)))
+        model.load_state_dict(init_model.state_dict())
+    else:
+        model = REX(build_model_config(config, data.vocab, data.train_set.feature_dim, data.info))
+    if model.config.region_feature_dim != data.train_set.feature_dim:
+        raise ValueError(f"{data.train_set.regions_path}: {data.train_set.feature_dim}-d features, the model "
+                         f"expects {model.config.region_feature_dim}-d")
+    return model
 
 
-def _atomic_json(value, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(value, indent=2))
-    os.replace(temporary, path)
+def write_run_files(config: TrainConfig, run_dir: Path, model_config: REXConfig, best_metric: str,
+                    world_size: int, info: dict) -> None:
+    """config.json (the training options, the model, the dataset's description) and the store's vocab.json."""
+    write_json(run_dir / layout.RUN_CONFIG, {
+        "train": dataclasses.asdict(config), "model": model_config.to_dict(), "best_metric": best_metric,
+        "world_size": world_size, "dataset": {k: v for k, v in info.items() if k != "regions_path"}}, indent=2)
+    with atomic_path(run_dir / layout.RUN_VOCAB) as temporary:
+        shutil.copyfile(Path(config.data) / layout.VOCAB, temporary)
 
 
-def _rng_state() -> dict:
-    state = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        # numpy's state holds an ndarray; keep plain types so `weights_only=True` can load it.
-        "numpy": [state[0], torch.from_numpy(state[1].astype(np.int64)), int(state[2]), int(state[3]), float(state[4])],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    python = state["python"]
-    random.setstate((python[0], tuple(python[1]), python[2]))
-    name, keys, position, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _schedule(config: TrainConfig, total_steps: int):
+def schedule(config: TrainConfig, total_steps: int):
+    """The learning-rate factor per step: linear warmup, then linear / cosine decay or constant."""
     warmup = int(config.warmup_fraction * total_steps)
 
     def factor(step: int) -> float:
@@ -208,60 +190,24 @@ def _schedule(config: TrainConfig, total_steps: int):
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return 1.0
 
-    if config.schedule not in ("linear", "cosine", "constant"):
-        raise ValueError(f"schedule must be linear, cosine or constant, got {config.schedule!r}")
     return factor
-
-
-def _empty_window() -> dict:
-    return {"loss": 0.0, "explanation": 0.0, "answer": 0.0, "gate": 0.0, "steps": 0, "samples": 0, "seconds": 0.0,
-            "correct_tokens": 0, "tokens": 0, "correct_answers": 0, "answers": 0}
 
 
 def _to_device(batch: dict, device) -> dict:
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
-def _distributed() -> tuple[int, int, int]:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def question_tokenizer(pretrained: str | None):
-    """The BERT tokenizer saved beside pretrained backbone weights (None: the store's word-level ids)."""
-    if not pretrained:
-        return None
-    from transformers import BertTokenizerFast
-
-    return BertTokenizerFast.from_pretrained(pretrained, local_files_only=True)
-
-
-def run_tokenizer(model):
-    """The question tokenizer a trained model reads with: its backbone's (`--pretrained`, inherited by
-    `--init-from` runs through the model config), or None for the store's word-level ids."""
-    config = getattr(model, "config", None)
-    return question_tokenizer(getattr(config, "pretrained", None))
-
-
 def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info: dict) -> REXConfig:
-    overrides = dict(
-        vocab_overrides(vocab),
+    """The REXConfig of a fresh run: the preset's sizes, the store's vocabularies and lengths, and the
+    model options of ``config``."""
+    model_config = REXConfig.preset(
+        config.preset,
+        **vocab_overrides(vocab),
         region_feature_dim=feature_dim,
         max_explanation_length=int(info.get("max_explanation_length", 12)),
         max_question_length=int(info.get("max_question_length", 24)),
-        structure_gate=config.structure_gate,
-        backbone=config.backbone,
-        pretrained=config.pretrained,
-        alpha=config.alpha,
-        beta=config.beta,
-        scheduled_sampling=config.scheduled_sampling,
-        box_geometry=config.box_geometry,
-        answer_head=config.answer_head,
-        gamma=config.gamma,
+        **model_overrides(config),
     )
-    if config.dropout is not None:
-        overrides["dropout"] = config.dropout
-    model_config = REXConfig.preset(config.preset, **overrides)
     if config.pretrained:
         tokenizer = question_tokenizer(config.pretrained)
         model_config.question_vocab_size = len(tokenizer)
@@ -299,7 +245,7 @@ class MetricsLog:
 
     def __init__(self, run_dir: Path, enabled: bool, resume_step: int | None):
         self.enabled = enabled
-        self.path = run_dir / "metrics.csv"
+        self.path = run_dir / layout.METRICS_LOG
         self.writer = None
         if not enabled:
             return
@@ -315,12 +261,10 @@ class MetricsLog:
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=resume_step)
 
     def _rewrite(self, rows) -> None:
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("w", newline="") as handle:
+        with atomic_path(self.path) as temporary, temporary.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(temporary, self.path)
 
     def write(self, row: dict) -> None:
         if not self.enabled:
@@ -339,295 +283,199 @@ class MetricsLog:
 # ------------------------------------------------------------------------------------------------- train
 def train(config: TrainConfig) -> dict:
     """Train one run into `config.out`; returns a summary (steps, best metric, last validation, speed)."""
-    if config.mode not in TRAIN_MODES:
-        raise ValueError(f"mode must be one of {list(TRAIN_MODES)}, got {config.mode!r}")
-    loss_mode = TRAIN_MODES[config.mode]
-    best_metric = config.best_metric
-    if best_metric == "auto":
-        best_metric = AUTO_BEST_METRIC[config.mode]
-    if best_metric not in BEST_METRICS:
-        raise ValueError(f"best_metric must be one of {list(BEST_METRICS)} or auto, got {best_metric!r}")
-
-    # -- processes and device
-    rank, world_size, local_rank = _distributed()
-    if config.device == "auto":
-        device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(config.device)
-    owns_process_group = world_size > 1 and not dist.is_initialized()
-    if owns_process_group:
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    is_main = rank == 0
+    best_metric = config.chosen_best_metric
+    processes = start_processes(config)
     run_dir = Path(config.out)
-    if is_main:
+    if processes.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
 
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    data = load_data(config, processes)
+    model = build_model(config, data)
+    model.to(processes.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(config, data.total_steps))
 
-    # -- data
-    info = load_dataset_info(config.data)
-    vocab = load_vocab(Path(config.data) / "vocab.json")
-    pretrained = config.pretrained
-    if config.init_from:
-        # The fine-tuned model keeps the initialising run's backbone, so its questions need that tokenizer.
-        init_config = Path(config.init_from) / "config.json"
-        if not init_config.is_file():
-            raise FileNotFoundError(f"{init_config}: not found; --init-from needs a training run directory")
-        pretrained = json.loads(init_config.read_text())["model"].get("pretrained")
-    tokenizer = question_tokenizer(pretrained)
-    train_rows = None
-    if config.fraction < 1.0:
-        train_rows = stratified_subset(split_types(config.data, config.train_split), config.fraction, config.seed)
-    train_set = REXDataset(config.data, config.train_split, indices=train_rows, tokenizer=tokenizer,
-                           regions=config.regions)
-    if len(train_set) == 0:
-        raise ValueError(f"{config.data}/{config.train_split}.h5: no training questions")
-    val_set = None
-    if config.val_split:
-        val_rows = None
-        if config.val_max_questions is not None:
-            with h5py.File(Path(config.data) / f"{config.val_split}.h5", "r") as handle:
-                val_rows = np.arange(min(config.val_max_questions, len(handle["question_ids"])))
-        val_set = REXDataset(config.data, config.val_split, indices=val_rows, tokenizer=tokenizer,
-                             regions=config.regions)
-    sampler = EpochSampler(len(train_set), config.seed, rank, world_size,
-                           lengths=train_set.arrays["explanation_lengths"] if config.length_buckets else None,
-                           batch_size=config.batch_size)
-    loader_generator = torch.Generator().manual_seed(config.seed)  # keeps the DataLoader off the global RNG
-    train_loader = torch.utils.data.DataLoader(
-        train_set, batch_size=config.batch_size, sampler=sampler, collate_fn=collate, drop_last=False,
-        num_workers=config.num_workers, generator=loader_generator, persistent_workers=False,
-    )
-    val_loader = None
-    if val_set is not None:
-        val_loader = torch.utils.data.DataLoader(val_set, batch_size=max(config.batch_size, 128),
-                                                 collate_fn=collate, shuffle=False)
-    steps_per_epoch = math.ceil(sampler.per_rank / config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
-
-    # -- model (from a preset, or the architecture and weights of an explanation-pretrained run)
-    if config.init_from:
-        init_model, _, init_vocab = load_run(config.init_from, which="best")
-        if init_vocab["explanation"] != vocab["explanation"] or init_vocab["answer"] != vocab["answer"]:
-            raise ValueError(f"--init-from {config.init_from}: its vocab.json differs from {config.data}/vocab.json")
-        model_config = dataclasses.replace(init_model.config, alpha=config.alpha, beta=config.beta, gamma=config.gamma,
-                                           scheduled_sampling=config.scheduled_sampling)
-        if config.dropout is not None:
-            model_config.dropout = config.dropout
-        model = REX(model_config)
-        model.load_state_dict(init_model.state_dict())
-        del init_model
-    else:
-        model_config = build_model_config(config, vocab, train_set.feature_dim, info)
-        model = REX(model_config)
-    if model_config.region_feature_dim != train_set.feature_dim:
-        raise ValueError(f"{train_set.regions_path}: {train_set.feature_dim}-d features, the model expects "
-                         f"{model_config.region_feature_dim}-d")
-    model.to(device)
-    learning_rate = config.lr if config.lr is not None else DEFAULT_LR[config.preset]
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, total_steps))
-
-    # -- resume
-    global_step, epoch, skip_batches = 0, 0, 0
-    window = _empty_window()  # sums since the last metrics row (kept in checkpoints: resumed rows match)
-    best_value = None
-    last_path, best_path = run_dir / "checkpoint_last.pt", run_dir / "checkpoint_best.pt"
+    progress = Progress()
+    last_path = run_dir / layout.checkpoint_file("last")
     resumed = config.resume and last_path.exists()
     if resumed:
-        checkpoint = torch.load(last_path, map_location=device, weights_only=True)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        order = checkpoint["data_order"]
-        if order["seed"] != config.seed or order["batch_size"] != config.batch_size:
-            raise ValueError(f"{last_path}: saved with seed {order['seed']} / batch size {order['batch_size']}; "
-                             f"resume with the same values")
-        global_step, epoch, skip_batches = checkpoint["global_step"], order["epoch"], order["step_in_epoch"]
-        best_value = checkpoint.get("best_value")
-        window = dict(checkpoint["log_window"])
-        _set_rng_state(checkpoint["rng"])
-        if is_main:
-            print(f"resuming {run_dir} at epoch {epoch}, step {skip_batches} of {steps_per_epoch} "
-                  f"(global step {global_step})")
-    elif config.resume and is_main:
+        progress = checkpoints.resume(last_path, model, optimizer, scheduler, seed=config.seed,
+                                      batch_size=config.batch_size, device=processes.device)
+        if processes.is_main:
+            print(f"resuming {run_dir} at epoch {progress.epoch}, step {progress.step_in_epoch} of "
+                  f"{data.steps_per_epoch} (global step {progress.global_step})")
+    elif config.resume and processes.is_main:
         print(f"{last_path} not found: starting a fresh run")
-    if world_size > 1:
+    if processes.world_size > 1:
         # Different dropout per rank; identical initial weights come from DDP's broadcast.
-        torch.manual_seed(config.seed * 1000 + rank + global_step)
+        torch.manual_seed(config.seed * 1000 + processes.rank + progress.global_step)
 
-    if is_main:
-        _atomic_json({"train": dataclasses.asdict(config), "model": model_config.to_dict(),
-                      "best_metric": best_metric, "world_size": world_size, "dataset": {
-                          k: v for k, v in info.items() if k != "regions_path"}}, run_dir / "config.json")
-        shutil.copyfile(Path(config.data) / "vocab.json", run_dir / "vocab.json.tmp")
-        os.replace(run_dir / "vocab.json.tmp", run_dir / "vocab.json")
-    log = MetricsLog(run_dir, is_main, global_step if resumed else None)
+    if processes.is_main:
+        write_run_files(config, run_dir, model.config, best_metric, processes.world_size, data.info)
+    log = MetricsLog(run_dir, processes.is_main, progress.global_step if resumed else None)
+    loop = TrainingLoop(config, processes, data, model, optimizer, scheduler, progress, log, run_dir)
+    return loop.run()
 
-    trained_model = model
-    if world_size > 1:
-        trained_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
 
-    def checkpoint_state(next_epoch: int, step_in_epoch: int) -> dict:
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": _rng_state(),
-            "data_order": {"epoch": next_epoch, "step_in_epoch": step_in_epoch, "seed": config.seed,
-                           "batch_size": config.batch_size},
-            "global_step": global_step,
-            "best_value": best_value,
-            "best_metric": best_metric,
-            "log_window": dict(window),
-        }
+class TrainingLoop:
+    """Epochs of optimiser steps from `progress` on: metrics rows, mid-epoch validation and checkpoints,
+    validation and checkpoints at each epoch's end, and the simulated kill of `stop_after_steps`."""
 
-    def validate_and_save(next_epoch: int, step_in_epoch: int) -> dict:
+    def __init__(self, config: TrainConfig, processes: Processes, data: TrainingData, model: REX, optimizer,
+                 scheduler, progress: Progress, log: MetricsLog, run_dir: Path):
+        self.config, self.processes, self.data, self.model = config, processes, data, model
+        self.optimizer, self.scheduler, self.progress, self.log = optimizer, scheduler, progress, log
+        self.loss_mode, self.best_metric = config.loss_mode, config.chosen_best_metric
+        self.last_path = run_dir / layout.checkpoint_file("last")
+        self.best_path = run_dir / layout.checkpoint_file("best")
+        self.run_dir = run_dir
+        self.trained_model = model
+        if processes.world_size > 1:
+            device = processes.device
+            self.trained_model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+        self.samples_seen, self.train_seconds = 0, 0.0
+
+    def run(self) -> dict:
+        config, data, progress = self.config, self.data, self.progress
+        self.model.train()
+        summary = {"run_dir": str(self.run_dir), "stopped_early": False, "best_metric": self.best_metric}
+        last_metrics: dict = {}
+        finished = progress.global_step >= data.total_steps
+        while not finished and progress.epoch < config.epochs:
+            data.sampler.set_epoch(progress.epoch, progress.step_in_epoch * config.batch_size)
+            bar = tqdm(total=data.steps_per_epoch, initial=progress.step_in_epoch,
+                       desc=f"epoch {progress.epoch + 1}/{config.epochs}",
+                       disable=not (self.processes.is_main and config.progress), leave=False)
+            for batch in data.train_loader:
+                self.train_step(batch)
+                bar.update(1)
+                if progress.global_step % config.log_every == 0 or progress.step_in_epoch == data.steps_per_epoch:
+                    row = self.log_training_row()
+                    bar.set_postfix(loss=f"{row['loss']:.3f}", tokens=f"{row['token_accuracy']:.2f}")
+                if progress.global_step >= data.total_steps:
+                    finished = True
+                    break
+                if config.stop_after_steps is not None and progress.global_step >= config.stop_after_steps:
+                    # As if the process were killed right after this step's checkpoint.
+                    self.save_last(progress.epoch, progress.step_in_epoch)
+                    bar.close()
+                    self.log.close()
+                    self.processes.finish()
+                    summary.update(stopped_early=True, global_step=progress.global_step)
+                    return summary
+                self.mid_epoch_extras()
+            bar.close()
+            if progress.step_in_epoch >= data.steps_per_epoch:
+                progress.epoch, progress.step_in_epoch = progress.epoch + 1, 0
+            last_metrics = self.validate_and_save(progress.epoch, progress.step_in_epoch)
+            if self.processes.is_main and last_metrics:
+                print(f"epoch {progress.epoch} step {progress.global_step}: "
+                      + ", ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
+        self.log.close()
+        summary.update(
+            global_step=progress.global_step,
+            epochs_done=progress.epoch,
+            best_value=progress.best_value,
+            validation=last_metrics,
+            train_samples_per_second=self.samples_seen * self.processes.world_size / max(self.train_seconds, 1e-9),
+        )
+        if self.processes.is_main:
+            write_json(self.run_dir / layout.RUN_SUMMARY, summary, indent=2, allow_nan=True)
+        self.processes.finish()
+        return summary
+
+    def train_step(self, batch: dict) -> None:
+        """One optimiser step on a batch; its losses and accuracies join the metrics window."""
+        started = time.perf_counter()
+        batch = _to_device(batch, self.processes.device)
+        output = self.trained_model(batch)
+        losses = compute_losses(output, batch, self.model.config, self.loss_mode)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        progress = self.progress
+        progress.global_step += 1
+        progress.step_in_epoch += 1
+        seconds = time.perf_counter() - started
+        size = batch["answers"].shape[0]
+        self.samples_seen += size
+        self.train_seconds += seconds
+        window = progress.window
+        window["steps"] += 1
+        window["samples"] += size
+        window["seconds"] += seconds
+        for key in ("explanation", "answer", "gate"):
+            window[key] += losses[key].item()
+        window["loss"] += losses["total"].item()
+        for key, value in batch_accuracies(output, batch).items():
+            window[key] += value
+
+    def log_training_row(self) -> dict:
+        """The metrics.csv row of the window's means; the window starts again."""
+        window, steps = self.progress.window, self.progress.window["steps"]
+        row = {"step": self.progress.global_step, "epoch": self.progress.epoch, "split": "train",
+               "loss": window["loss"] / steps, "explanation_loss": window["explanation"] / steps,
+               "answer_loss": window["answer"] / steps, "gate_loss": window["gate"] / steps,
+               "token_accuracy": window["correct_tokens"] / max(window["tokens"], 1),
+               "answer_accuracy": window["correct_answers"] / max(window["answers"], 1),
+               "lr": self.scheduler.get_last_lr()[0],
+               "samples_per_second": window["samples"] * self.processes.world_size / max(window["seconds"], 1e-9)}
+        self.log.write(row)
+        self.progress.window = empty_window()
+        return row
+
+    def mid_epoch_extras(self) -> None:
+        """`--val-every-steps` rows and `--checkpoint-every-steps` checkpoints inside an epoch."""
+        config, progress, data = self.config, self.progress, self.data
+        inside_epoch = progress.step_in_epoch < data.steps_per_epoch
+        if config.val_every_steps and progress.global_step % config.val_every_steps == 0 and self.processes.is_main \
+                and data.val_loader is not None and inside_epoch:
+            # Validation draws no random numbers, so these rows leave training (and resuming) unchanged.
+            self.log.write({"step": progress.global_step, "epoch": progress.epoch, "split": config.val_split,
+                            **self.validate()})
+        if config.checkpoint_every_steps and progress.global_step % config.checkpoint_every_steps == 0 \
+                and inside_epoch:
+            self.save_last(progress.epoch, progress.step_in_epoch)
+
+    def validate(self) -> dict[str, float]:
+        return validate(self.model, self.data.val_loader, self.model.config, self.loss_mode, self.processes.device)
+
+    def save_last(self, next_epoch: int, step_in_epoch: int) -> None:
+        """Rank 0 writes checkpoint_last.pt; the others wait."""
+        if self.processes.is_main:
+            checkpoints.save(self.training_state(next_epoch, step_in_epoch), self.last_path)
+        self.processes.barrier()
+
+    def training_state(self, next_epoch: int, step_in_epoch: int) -> dict:
+        return checkpoints.training_state(self.model, self.optimizer, self.scheduler, self.progress,
+                                          seed=self.config.seed, batch_size=self.config.batch_size,
+                                          best_metric=self.best_metric, next_epoch=next_epoch,
+                                          step_in_epoch=step_in_epoch)
+
+    def validate_and_save(self, next_epoch: int, step_in_epoch: int) -> dict:
         """Rank 0 validates and writes last (and best); the others wait."""
-        nonlocal best_value
         metrics = {}
-        if is_main:
-            if val_loader is not None:
-                metrics = validate(model, val_loader, model_config, loss_mode, device)
-                log.write({"step": global_step, "epoch": epoch, "split": config.val_split, **metrics})
-                value = metrics["loss" if best_metric == "val_loss" else best_metric]
-                lower_is_better = BEST_METRICS[best_metric] is min
-                if best_value is None or (value < best_value if lower_is_better else value > best_value):
-                    best_value = value
-                    _atomic_save({"model": model.state_dict(), "global_step": global_step, "best_metric": best_metric,
-                                  "best_value": value}, best_path)
-            _atomic_save(checkpoint_state(next_epoch, step_in_epoch), last_path)
-            if val_loader is None:
-                shutil.copyfile(last_path, best_path)
-        if world_size > 1:
-            dist.barrier()
+        progress = self.progress
+        if self.processes.is_main:
+            if self.data.val_loader is not None:
+                metrics = self.validate()
+                self.log.write({"step": progress.global_step, "epoch": progress.epoch, "split": self.config.val_split,
+                                **metrics})
+                value = metrics["loss" if self.best_metric == "val_loss" else self.best_metric]
+                lower_is_better = BEST_METRICS[self.best_metric] is min
+                best = progress.best_value
+                if best is None or (value < best if lower_is_better else value > best):
+                    progress.best_value = value
+                    self.model.save_pretrained(self.run_dir, "best", global_step=progress.global_step,
+                                               best_metric=self.best_metric, best_value=value)
+            checkpoints.save(self.training_state(next_epoch, step_in_epoch), self.last_path)
+            if self.data.val_loader is None:
+                with atomic_path(self.best_path) as temporary:
+                    shutil.copyfile(self.last_path, temporary)
+        self.processes.barrier()
         return metrics
-
-    # -- loop
-    model.train()
-    summary = {"run_dir": str(run_dir), "stopped_early": False, "best_metric": best_metric}
-    last_metrics: dict = {}
-    samples_seen, train_seconds = 0, 0.0
-    finished = global_step >= total_steps
-    while not finished and epoch < config.epochs:
-        sampler.set_epoch(epoch, skip_batches * config.batch_size)
-        bar = tqdm(total=steps_per_epoch, initial=skip_batches, desc=f"epoch {epoch + 1}/{config.epochs}",
-                   disable=not (is_main and config.progress), leave=False)
-        step_in_epoch = skip_batches
-        for batch in train_loader:
-            started = time.perf_counter()
-            batch = _to_device(batch, device)
-            output = trained_model(batch)
-            losses = compute_losses(output, batch, model_config, loss_mode)
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            global_step += 1
-            step_in_epoch += 1
-            seconds = time.perf_counter() - started
-            size = batch["answers"].shape[0]
-            samples_seen += size
-            train_seconds += seconds
-            window["steps"] += 1
-            window["samples"] += size
-            window["seconds"] += seconds
-            for key in ("explanation", "answer", "gate"):
-                window[key] += losses[key].item()
-            window["loss"] += losses["total"].item()
-            for key, value in batch_accuracies(output, batch).items():
-                window[key] += value
-            bar.update(1)
-            if global_step % config.log_every == 0 or step_in_epoch == steps_per_epoch:
-                steps = window["steps"]
-                row = {"step": global_step, "epoch": epoch, "split": "train", "loss": window["loss"] / steps,
-                       "explanation_loss": window["explanation"] / steps, "answer_loss": window["answer"] / steps,
-                       "gate_loss": window["gate"] / steps,
-                       "token_accuracy": window["correct_tokens"] / max(window["tokens"], 1),
-                       "answer_accuracy": window["correct_answers"] / max(window["answers"], 1),
-                       "lr": scheduler.get_last_lr()[0],
-                       "samples_per_second": window["samples"] * world_size / max(window["seconds"], 1e-9)}
-                log.write(row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", tokens=f"{row['token_accuracy']:.2f}")
-                window = _empty_window()
-
-            if global_step >= total_steps:
-                finished = True
-                break
-            if config.stop_after_steps is not None and global_step >= config.stop_after_steps:
-                # As if the process were killed right after this step's checkpoint.
-                if is_main:
-                    _atomic_save(checkpoint_state(epoch, step_in_epoch), last_path)
-                if world_size > 1:
-                    dist.barrier()
-                bar.close()
-                log.close()
-                if owns_process_group:
-                    dist.destroy_process_group()
-                summary.update(stopped_early=True, global_step=global_step)
-                return summary
-            if config.val_every_steps and global_step % config.val_every_steps == 0 and is_main \
-                    and val_loader is not None and step_in_epoch < steps_per_epoch:
-                # Validation draws no random numbers, so these rows leave training (and resuming) unchanged.
-                log.write({"step": global_step, "epoch": epoch, "split": config.val_split,
-                           **validate(model, val_loader, model_config, loss_mode, device)})
-            if config.checkpoint_every_steps and global_step % config.checkpoint_every_steps == 0 \
-                    and step_in_epoch < steps_per_epoch:
-                if is_main:
-                    _atomic_save(checkpoint_state(epoch, step_in_epoch), last_path)
-                if world_size > 1:
-                    dist.barrier()
-        bar.close()
-        if step_in_epoch >= steps_per_epoch:
-            epoch, skip_batches = epoch + 1, 0
-            last_metrics = validate_and_save(epoch, 0)
-        else:
-            skip_batches = step_in_epoch
-            last_metrics = validate_and_save(epoch, skip_batches)
-        if is_main and last_metrics:
-            print(f"epoch {epoch} step {global_step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
-
-    log.close()
-    summary.update(
-        global_step=global_step,
-        epochs_done=epoch,
-        best_value=best_value,
-        validation=last_metrics,
-        train_samples_per_second=samples_seen * world_size / max(train_seconds, 1e-9),
-    )
-    if is_main:
-        _atomic_json(summary, run_dir / "summary.json")
-    if owns_process_group:
-        dist.destroy_process_group()
-    return summary
-
-
-def load_run(run_dir, which: str = "best"):
-    """(model in eval mode on CPU, TrainConfig, vocab dict) from a run directory; model.config is its REXConfig."""
-    run_dir = Path(run_dir)
-    if which not in ("best", "last"):
-        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path}: not found; is {run_dir} a training run?")
-    saved = json.loads(config_path.read_text())
-    train_config = TrainConfig.from_dict(saved["train"])
-    model_config = REXConfig.from_dict(saved["model"])
-    vocab = load_vocab(run_dir / "vocab.json")
-    checkpoint_path = run_dir / f"checkpoint_{which}.pt"
-    if not checkpoint_path.is_file():
-        raise FileNotFoundError(f"{checkpoint_path}: not found")
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    model = REX(model_config)
-    model.load_state_dict(checkpoint["model"])
-    model.eval()
-    return model, train_config, vocab

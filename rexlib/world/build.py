@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +22,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from rexlib import layout
+from rexlib.io import AtomicTarget, write_bytes
 from rexlib.world.detector import FeatureSpace, RegionWriter, detect
 from rexlib.world.ontology import IMAGE_HEIGHT, IMAGE_WIDTH
 from rexlib.world.questions import families, generate_questions
@@ -46,9 +47,8 @@ class JsonObjectWriter:
 
     def __init__(self, path: Path):
         self.path = path
-        self.temporary = path.with_name(f".{path.name}.tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.temporary, "w", encoding="utf-8")  # noqa: SIM115 (open across add() calls)
+        self.target = AtomicTarget(path)
+        self.file = open(self.target.temporary, "w", encoding="utf-8")  # noqa: SIM115 (open across add() calls)
         self.file.write("{")
         self.first = True
 
@@ -59,17 +59,11 @@ class JsonObjectWriter:
     def close(self) -> None:
         self.file.write("}\n")
         self.file.close()
-        os.replace(self.temporary, self.path)
+        self.target.commit()
 
     def abort(self) -> None:
         self.file.close()
-        self.temporary.unlink(missing_ok=True)
-
-
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+        self.target.discard()
 
 
 def assign_splits(images: int, seed: int) -> list[str]:
@@ -113,7 +107,7 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
         "format_version": FORMAT_VERSION, "images": images, "seed": seed, "feature_dim": feature_dim,
         "render": render, "masks": masks, "image_size": [IMAGE_WIDTH, IMAGE_HEIGHT], "splits": dict(zip(SPLITS, SPLIT_FRACTIONS)),
     }
-    manifest_path = out / "world.json"
+    manifest_path = out / layout.WORLD_MANIFEST
     if manifest_path.exists():
         existing = json.loads(manifest_path.read_text(encoding="utf-8"))
         if existing.get("parameters") == parameters and not overwrite:
@@ -127,17 +121,17 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
         shutil.rmtree(out / "images", ignore_errors=True)
         shutil.rmtree(out / "masks", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "questions").mkdir(exist_ok=True)
-    (out / "sceneGraphs").mkdir(exist_ok=True)
+    (out / layout.QUESTIONS_DIR).mkdir(exist_ok=True)
+    (out / layout.SCENE_GRAPHS_DIR).mkdir(exist_ok=True)
     if render:
         (out / "images").mkdir(exist_ok=True)
     if masks:
         (out / "masks").mkdir(exist_ok=True)
 
     split_of = assign_splits(images, seed)
-    question_writers = {s: JsonObjectWriter(out / "questions" / f"{s}_balanced_questions.json") for s in SPLITS}
-    scene_writers = {s: JsonObjectWriter(out / "sceneGraphs" / f"{s}_sceneGraphs.json") for s in SPLITS}
-    region_writer = RegionWriter(out / "regions.h5", images, feature_dim)
+    question_writers = {s: JsonObjectWriter(out / layout.questions_file(s)) for s in SPLITS}
+    scene_writers = {s: JsonObjectWriter(out / layout.scene_graphs_file(s)) for s in SPLITS}
+    region_writer = RegionWriter(out / layout.REGIONS, images, feature_dim)
     space = FeatureSpace(seed, feature_dim)
     counts = {s: Counter() for s in SPLITS}
     family_counts = {s: Counter() for s in SPLITS}
@@ -164,9 +158,9 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
             boxes, features, _confidences = detect(scene, np.random.default_rng([seed, index, DETECTOR_STREAM]), space)
             region_writer.add(image_id, boxes, features, (scene["width"], scene["height"]))
             if render:
-                write_bytes_atomically(out / "images" / f"{image_id}.png", _png_bytes(render_scene(scene)))
+                write_bytes(out / "images" / f"{image_id}.png", _png_bytes(render_scene(scene)))
             if masks:
-                write_bytes_atomically(out / "masks" / f"{image_id}.png", _png_bytes(Image.fromarray(object_mask(scene))))
+                write_bytes(out / "masks" / f"{image_id}.png", _png_bytes(Image.fromarray(object_mask(scene))))
     except BaseException:
         for writer in (*question_writers.values(), *scene_writers.values()):
             writer.abort()
@@ -191,14 +185,14 @@ def build_world(out_dir: str | Path, images: int = 2000, seed: int = 0, feature_
             "distinct_answers": len(answers),
         },
         "files": {
-            "questions": {s: f"questions/{s}_balanced_questions.json" for s in SPLITS},
-            "scene_graphs": {s: f"sceneGraphs/{s}_sceneGraphs.json" for s in SPLITS},
-            "regions": "regions.h5",
+            "questions": {s: layout.questions_file(s) for s in SPLITS},
+            "scene_graphs": {s: layout.scene_graphs_file(s) for s in SPLITS},
+            "regions": layout.REGIONS,
             "images": "images/{image_id}.png" if render else None,
             "masks": "masks/{image_id}.png" if masks else None,
         },
     }
-    write_bytes_atomically(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
     return manifest
 
 

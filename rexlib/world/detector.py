@@ -10,12 +10,13 @@ Rows are sorted by a simulated confidence, as the detector's files are.
 
 from __future__ import annotations
 
-import os
 import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from rexlib.io import AtomicTarget
 
 REGIONS_PER_IMAGE = 36
 IMAGE_ID_BYTES = 16
@@ -114,9 +115,9 @@ class RegionWriter:
 
     def __init__(self, path: str | Path, count: int, feature_dimension: int, flush_every: int = 256):
         self.path = Path(path)
-        self.temporary = self.path.with_name(f".{self.path.name}.tmp")
+        self.target = AtomicTarget(self.path)
         self.count, self.flush_every = count, flush_every
-        self.file = h5py.File(self.temporary, "w", track_order=False)
+        self.file = h5py.File(self.target.temporary, "w", track_order=False)
         chunk = max(1, min(count, 64))
         common = {"track_times": False}
         self.image_ids = self.file.create_dataset("image_ids", (count,), dtype=f"S{IMAGE_ID_BYTES}", **common)
@@ -149,11 +150,10 @@ class RegionWriter:
         self._flush()
         self.file.close()
         if self.written != self.count:
-            os.remove(self.temporary)
+            self.target.discard()
             raise RuntimeError(f"{self.path}: wrote {self.written} images, expected {self.count}")
-        os.replace(self.temporary, self.path)
+        self.target.commit()
 
     def abort(self) -> None:
         self.file.close()
-        if self.temporary.exists():
-            os.remove(self.temporary)
+        self.target.discard()

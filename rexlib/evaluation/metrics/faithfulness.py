@@ -24,7 +24,6 @@ other objects imply nothing.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rexlib import gqa
+from rexlib import gqa, layout
 from rexlib.boxes import grid_cell, iou_matrix
 from rexlib.dataset.grounding import tokenize_raw
 from rexlib.evaluation.metrics.statements import (
@@ -567,15 +566,15 @@ def find_gqa_dir(data_dir: str | Path) -> Path | None:
     """The GQA-layout folder a store was built from: ``dataset.json``'s ``gqa`` entry, else the folder
     its ``source`` names (``rexlib build from DIR``), else DATA itself when it holds ``sceneGraphs/``."""
     data_dir = Path(data_dir)
-    manifest_path = data_dir / "dataset.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest_path = data_dir / layout.DATASET_INFO
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
     candidates = [manifest.get("gqa")]
     source = str(manifest.get("source", ""))
     if source.startswith("rexlib build from "):
         candidates.append(source[len("rexlib build from "):])
     candidates.append(str(data_dir))
     for candidate in candidates:
-        if candidate and (Path(candidate) / "sceneGraphs").is_dir():
+        if candidate and (Path(candidate) / layout.SCENE_GRAPHS_DIR).is_dir():
             return Path(candidate)
     return None
 
@@ -642,9 +641,7 @@ def judge_split(explanations: Mapping[str, str], answers: Mapping[str, str | Non
 
 def build_categories(data_dir: str | Path) -> CategoryTable | None:
     """The attribute table the build mined over all its splits (``attribute_category_counts.json``)."""
-    from rexlib.dataset.build import CATEGORY_TABLE_FILE
-
-    path = Path(data_dir) / CATEGORY_TABLE_FILE
+    path = Path(data_dir) / layout.ATTRIBUTE_CATEGORY_COUNTS
     return CategoryTable(_read(path)["table"]) if path.is_file() else None
 
 
@@ -692,7 +689,8 @@ def judge_predictions(predictions: Mapping[str, dict], data_dir: str | Path, spl
     """Per-question judgements of a run's predictions (question id -> {"explanation", "answer"})."""
     import h5py
 
-    from rexlib.evaluation.evaluate import load_split_truth, regions_path
+    from rexlib.dataset.store import regions_path
+    from rexlib.evaluation.truth import load_split_truth
 
     gqa_dir = Path(gqa_dir) if gqa_dir is not None else find_gqa_dir(data_dir)
     if gqa_dir is None:
