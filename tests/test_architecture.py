@@ -11,7 +11,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "rexlib"
 
 # In data-flow order (docs/architecture.md); a module may import its own stage and the ones before it.
-STAGES = ("rexlib.gqa", "rexlib.world", "rexlib.program", "rexlib.dataset", "rexlib.model", "rexlib.training",
+STAGES = ("rexlib.gqa", "rexlib.world", "rexlib.program", "rexlib.dataset", "rexlib.model", "rexlib.pretraining", "rexlib.training",
           "rexlib.evaluation", "rexlib.notebook_support")
 PLUMBING = ("rexlib.io", "rexlib.boxes", "rexlib.layout", "rexlib.options")
 ENTRY = ("rexlib", "rexlib.__main__", "rexlib.cli")  # imports its commands' modules by name, on demand

@@ -144,3 +144,20 @@ def test_the_pretrained_directory_loads_into_rex(world_store, tmp_path):
     assert torch.equal(model.backbone.model.embeddings.visual_projection.geometry.weight.detach(), geometry["weight"])
     assert geometry["weight"].abs().sum() > 0                               # pretrained, not the zeros of a plain one
     assert not list(out.parent.glob(".*"))                                  # no staging or checkpoint left behind
+
+
+def test_the_shipped_backbone_applies_only_to_the_regions_it_was_pretrained_on(world_store, tmp_path):
+    from rexlib.pretraining import shipped
+
+    world, data = world_store
+    out = tmp_path / "visualbert"
+    pretrain(PretrainConfig(gqa=str(world), store=str(data), out=str(out), steps=2, batch_size=4, eval_every=2,
+                            held_out_images=5), log=lambda _: None)
+    assert shipped.backbone_for(world / "regions.h5", out) == out
+    other = tmp_path / "regions.h5"
+    other.write_bytes((world / "regions.h5").read_bytes()[:-1] + b"\0")    # same size, other content
+    assert shipped.backbone_for(other, out) is None
+    assert shipped.backbone_for(world / "regions.h5", tmp_path / "nothing") is None
+    assert shipped.verify(out) == []
+    (out / "config.json").write_text((out / "config.json").read_text() + " ")
+    assert shipped.verify(out) == ["config.json"]

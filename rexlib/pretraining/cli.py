@@ -1,30 +1,20 @@
-"""`python -m rexlib pretrain`: flags -> `PretrainConfig` -> `pretrain`."""
+"""`python -m rexlib pretrain`: flags (one per `PretrainConfig` field) -> `pretrain`."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from rexlib.pretraining.loop import PretrainConfig, pretrain
-
-HELP = {
-    "gqa": "GQA-layout folder (sceneGraphs/)", "store": "GQA-REX store (regions, vocab.json)",
-    "out": "output directory, e.g. weights/visualbert-world-tiny",
-}
+from rexlib.options import add_flags, flag_values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for field in dataclasses.fields(PretrainConfig):
-        flag = "--" + field.name.replace("_", "-")
-        if field.default is dataclasses.MISSING:
-            parser.add_argument(flag, required=True, help=HELP.get(field.name))
-        elif isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default,
-                                help=f"default {field.default}")
+    from rexlib.pretraining.loop import PretrainConfig
+
+    add_flags(parser, PretrainConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    pretrain(PretrainConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(PretrainConfig)}))
+    from rexlib.pretraining.loop import PretrainConfig, pretrain
+
+    pretrain(PretrainConfig(**flag_values(PretrainConfig, args)))
     return 0

@@ -33,6 +33,7 @@ from rexlib.dataset.store import regions_path
 from rexlib.io import atomic_path, read_json, write_json
 from rexlib.model.backbone import GEOMETRY_FILE, GeometryAwareProjection, visualbert_config
 from rexlib.model.config import REXConfig
+from rexlib.options import option
 from rexlib.pretraining.data import (
     IGNORE,
     CaptionImages,
@@ -47,23 +48,24 @@ RECIPE_FILE = "pretraining.json"
 
 @dataclass
 class PretrainConfig:
-    gqa: str                          # GQA-layout folder: sceneGraphs/{split}_sceneGraphs.json
-    store: str                        # GQA-REX store: its regions file, question vocabulary, attribute categories
-    out: str                          # output directory (a Hugging Face model directory)
-    split: str = "train"              # scene graphs captioned (the store's training images only)
-    preset: str = "tiny"              # REXConfig preset giving the backbone's sizes
-    steps: int = 8000                 # optimiser steps
-    batch_size: int = 128             # captions per step
-    lr: float = 1e-3                  # peak AdamW learning rate (linear warmup, linear decay)
-    warmup_fraction: float = 0.05
-    weight_decay: float = 0.01
-    mask_probability: float = 0.4     # per content word of a matching caption (at least one is masked)
-    negative_probability: float = 0.5  # captions that do not match their regions (half corrupted, half another image's)
-    held_out_images: int = 100        # images of the split kept out of training, for the metrics
-    box_geometry: bool = True         # pretrain the box projection REX adds to the visual embedding
-    eval_every: int = 500             # steps between held-out metrics (and checkpoints)
-    seed: int = 0
-    resume: bool = False              # continue from OUT's checkpoint (written at every evaluation)
+    gqa: str = option(help="GQA-layout folder: sceneGraphs/{split}_sceneGraphs.json")
+    store: str = option(help="GQA-REX store: its regions file, question vocabulary and attribute categories")
+    out: str = option(help="output directory (a Hugging Face model directory), e.g. weights/visualbert-world-tiny")
+    split: str = option("train", "scene graphs captioned (the store's training images only)")
+    preset: str = option("tiny", "REXConfig preset giving the backbone's sizes")
+    steps: int = option(1500, "optimiser steps")
+    batch_size: int = option(128, "captions per step")
+    lr: float = option(2e-3, "peak AdamW learning rate (linear warmup, linear decay)")
+    warmup_fraction: float = option(0.05, "share of the steps spent warming up")
+    weight_decay: float = option(0.01, "AdamW weight decay (matrices only)")
+    mask_probability: float = option(0.4, "per content word of a caption (at least one is masked)")
+    negative_probability: float = option(0.5, "captions that do not match their regions (half corrupted, half "
+                                         "another image's)")
+    held_out_images: int = option(100, "images of the split kept out of training, for the metrics")
+    box_geometry: bool = option(True, "pretrain the box projection REX adds to the visual embedding")
+    eval_every: int = option(250, "steps between held-out metrics (and checkpoints)")
+    seed: int = option(0, "initialisation, captions, masks and order")
+    resume: bool = option(False, "continue from OUT's checkpoint (written at every evaluation)")
 
 
 def file_sha256(path: Path) -> str:
