@@ -161,3 +161,20 @@ def test_the_shipped_backbone_applies_only_to_the_regions_it_was_pretrained_on(w
     assert shipped.verify(out) == []
     (out / "config.json").write_text((out / "config.json").read_text() + " ")
     assert shipped.verify(out) == ["config.json"]
+
+
+
+def test_a_killed_pretraining_resumes_where_it_stopped(world_store, tmp_path):
+    """4 steps straight, or 2 steps, killed, then resumed to 4: the same weights, bit for bit."""
+    world, data = world_store
+    common = {"gqa": str(world), "store": str(data), "batch_size": 4, "eval_every": 2, "held_out_images": 5,
+              "device": "cpu", "steps": 4}
+    pretrain(PretrainConfig(out=str(tmp_path / "straight"), **common), log=lambda _: None)
+    resumed = tmp_path / "resumed"
+    assert pretrain(PretrainConfig(out=str(resumed), stop_after_steps=2, **common), log=lambda _: None) is None
+    assert (tmp_path / ".resumed.checkpoint.pt").is_file() and not resumed.exists()
+    pretrain(PretrainConfig(out=str(resumed), resume=True, **common), log=lambda _: None)
+    assert not (tmp_path / ".resumed.checkpoint.pt").exists()
+    straight = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    again = load_file(str(resumed / "model.safetensors"))
+    assert straight.keys() == again.keys() and all(torch.equal(straight[k], again[k]) for k in straight)

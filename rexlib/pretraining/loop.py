@@ -66,6 +66,9 @@ class PretrainConfig:
     eval_every: int = option(250, "steps between held-out metrics (and checkpoints)")
     seed: int = option(0, "initialisation, captions, masks and order")
     resume: bool = option(False, "continue from OUT's checkpoint (written at every evaluation)")
+    stop_after_steps: int | None = option(None, "simulate a kill: return at the first checkpoint after this many "
+                                          "steps")
+    device: str = option("auto", "auto (cuda when there is one) | cpu | cuda[:N]")
 
 
 def file_sha256(path: Path) -> str:
@@ -91,12 +94,14 @@ def build_model(config: PretrainConfig, vocab_size: int, feature_dim: int) -> Vi
 
 
 def _losses(model, batch) -> dict[str, torch.Tensor]:
+    device = next(model.parameters()).device
+    batch = {key: value.to(device) for key, value in batch.items()}
     visual = batch["visual_embeds"]
     if not isinstance(model.visual_bert.embeddings.visual_projection, GeometryAwareProjection):
         visual = visual[..., :-7]
     output = model.visual_bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                token_type_ids=torch.zeros_like(batch["input_ids"]), visual_embeds=visual,
-                               visual_attention_mask=torch.ones(visual.shape[:2], dtype=torch.long))
+                               visual_attention_mask=torch.ones(visual.shape[:2], dtype=torch.long, device=device))
     text_length = batch["input_ids"].shape[1]
     # The word head reads the caption's positions only (the 36 region positions have no word to predict).
     logits = model.cls.predictions(output.last_hidden_state[:, :text_length])               # (B,L,V)
@@ -164,7 +169,7 @@ def save_backbone(model: VisualBertForPreTraining, tokenizer, out: Path, recipe:
     return recipe
 
 
-def pretrain(config: PretrainConfig, log=print) -> dict:
+def pretrain(config: PretrainConfig, log=print) -> dict | None:
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     store, out = Path(config.store), Path(config.out)
@@ -178,7 +183,8 @@ def pretrain(config: PretrainConfig, log=print) -> dict:
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(images))
     held_out, training = order[: config.held_out_images], order[config.held_out_images:]
-    model = build_model(config, len(tokenizer), images.features.shape[-1])
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device)
+    model = build_model(config, len(tokenizer), images.features.shape[-1]).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
     optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
@@ -189,11 +195,11 @@ def pretrain(config: PretrainConfig, log=print) -> dict:
     history, first_step, spent = [], 0, 0.0
     checkpoint_file = out.with_name(f".{out.name}.checkpoint.pt")
     if config.resume and checkpoint_file.is_file():
-        state = torch.load(checkpoint_file, weights_only=False)
+        state = torch.load(checkpoint_file, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         history, first_step, spent = state["history"], state["step"], state["seconds"]
         log(f"resumed from {checkpoint_file} at step {first_step}")
     started = time.perf_counter() - spent
@@ -227,6 +233,9 @@ def pretrain(config: PretrainConfig, log=print) -> dict:
                 torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1,
                             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                             "history": history, "seconds": elapsed}, temporary)
+        if config.stop_after_steps is not None and step + 1 >= config.stop_after_steps:
+            log(f"stopped after step {step + 1}; --resume continues from {checkpoint_file}")
+            return None
     recipe = {
         "command": "python -m rexlib pretrain " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["pretrain"] else None,
         "config": dataclasses.asdict(config),
@@ -236,7 +245,7 @@ def pretrain(config: PretrainConfig, log=print) -> dict:
         "history": history,
         "torch": torch.__version__,
     }
-    recipe = save_backbone(model, tokenizer, out, recipe)
+    recipe = save_backbone(model.cpu(), tokenizer, out, recipe)
     checkpoint_file.unlink(missing_ok=True)
     log(f"wrote {out} ({math.ceil(sum(p.stat().st_size for p in out.iterdir()) / 1024)} KiB)")
     return recipe
