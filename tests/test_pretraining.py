@@ -178,3 +178,34 @@ def test_a_killed_pretraining_resumes_where_it_stopped(world_store, tmp_path):
     straight = load_file(str(tmp_path / "straight" / "model.safetensors"))
     again = load_file(str(resumed / "model.safetensors"))
     assert straight.keys() == again.keys() and all(torch.equal(straight[k], again[k]) for k in straight)
+
+
+def test_the_shipped_backbone_is_intact_and_loads_into_rex(world_store):
+    from rexlib.pretraining import shipped
+    from rexlib.training.config import TrainConfig
+
+    assert shipped.verify() == []
+    tokenizer = question_tokenizer(str(shipped.SHIPPED_BACKBONE))
+    assert tokenizer.tokenize("what color is the cup to the left of the wooden table ?") == \
+        ["what", "color", "is", "the", "cup", "to", "the", "left", "of", "the", "wooden", "table", "?"]
+    config = REXConfig.preset("tiny", pretrained=str(shipped.SHIPPED_BACKBONE), region_feature_dim=256,
+                              question_vocab_size=len(tokenizer))
+    model = REX(config)
+    assert model.backbone.model.embeddings.visual_projection.geometry.weight.abs().sum() > 0
+    # another world's regions: the default resolves to a random initialisation, and the config says so
+    assert TrainConfig(data=str(world_store[1]), out="x").pretrained is None
+
+
+def test_auto_resolves_to_the_backbone_pretrained_on_the_stores_regions(world_store, tmp_path, monkeypatch):
+    from rexlib.pretraining import shipped
+    from rexlib.training.config import TrainConfig
+
+    world, data = world_store
+    out = tmp_path / "visualbert"
+    pretrain(PretrainConfig(gqa=str(world), store=str(data), out=str(out), steps=2, batch_size=4, eval_every=2,
+                            held_out_images=5), log=lambda _: None)
+    monkeypatch.setattr(shipped, "SHIPPED_BACKBONE", out)
+    monkeypatch.setattr(shipped.backbone_for, "__defaults__", (out,))
+    assert TrainConfig(data=str(data), out="x").pretrained == str(out)
+    assert TrainConfig(data=str(data), out="x", pretrained="none").pretrained is None
+    assert TrainConfig(data=str(data), out="x", init_from="run").pretrained is None  # the init run's backbone

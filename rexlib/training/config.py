@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
+from rexlib import layout
+from rexlib.dataset.store import regions_path
 from rexlib.model.config import REXConfig
 from rexlib.options import check_choices, choices_of, default_of, help_of, option
+from rexlib.pretraining import shipped
 
 # mode -> loss mode. Transfer (`vqa-finetune` on a `--fraction` of the questions) trains the paper's whole
 # multi-task loss (answer + explanation + gate) on the subset; `answer-only` is the diagnostic without
@@ -50,8 +54,10 @@ class TrainConfig:
     preset: str = option("tiny", "REXConfig preset (sizes)", choices=DEFAULT_LR)
     structure_gate: bool = model_option("structure_gate")
     backbone: str = model_option("backbone")
-    pretrained: str | None = model_option("pretrained", help="local Hugging Face directory for the backbone "
-                                          "weights and tokenizer (never downloaded)")
+    pretrained: str | None = model_option("pretrained", "auto", help="local Hugging Face directory for the "
+                                          "backbone weights and tokenizer (never downloaded); auto: the backbone rex "
+                                          "ships (weights/visualbert-world-tiny) when the store's regions are the "
+                                          "ones it was pretrained on (the default world), else none; none: random")
     epochs: int = option(2, "passes over the (subset of the) training split (the demo recipe)")
     seed: int = option(0, "model init, dropout, data order, subset choice")
     batch_size: int = option(64, "questions per step (per process under torchrun)")
@@ -94,6 +100,13 @@ class TrainConfig:
 
     def __post_init__(self):
         check_choices(self)
+        if self.pretrained in ("", "none"):
+            self.pretrained = None
+        elif self.pretrained == shipped.AUTO:
+            # Resolved here, so a saved config.json names the backbone the run really started from.
+            store_known = bool(self.data) and (Path(self.data) / layout.DATASET_INFO).is_file()
+            found = shipped.backbone_for(regions_path(self.data)) if store_known and not self.init_from else None
+            self.pretrained = str(found) if found else None
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

@@ -26,12 +26,10 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from rexlib import layout
-from rexlib.dataset.store import regions_path
 from rexlib.io import atomic_path, write_json
 from rexlib.model import REX, REXConfig, batch_accuracies, compute_losses, vocab_overrides
 from rexlib.model.pretrained import question_tokenizer
 from rexlib.model.rex import saved_model_config
-from rexlib.pretraining import shipped
 from rexlib.training import checkpoints
 from rexlib.training.checkpoints import Progress, empty_window
 from rexlib.training.config import BEST_METRICS, TrainConfig, model_overrides
@@ -283,25 +281,15 @@ class MetricsLog:
 
 
 # ------------------------------------------------------------------------------------------------- train
-def resolve_pretrained(config: TrainConfig) -> TrainConfig:
-    """`pretrained="auto"`: the backbone rex ships when the store's regions are the ones it was pretrained
-    on (the default world), else a randomly initialised one; the run records which."""
-    if config.pretrained != shipped.AUTO:
-        return config
-    found = shipped.backbone_for(regions_path(config.data)) if not config.init_from else None
-    print(f"backbone: {found} (pretrained on these regions)" if found else
-          "backbone: randomly initialised (the shipped one was pretrained on other regions)")
-    return dataclasses.replace(config, pretrained=str(found) if found else None)
-
-
 def train(config: TrainConfig) -> dict:
     """Train one run into `config.out`; returns a summary (steps, best metric, last validation, speed)."""
-    config = resolve_pretrained(config)
     best_metric = config.chosen_best_metric
     processes = start_processes(config)
     run_dir = Path(config.out)
     if processes.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        print(f"backbone: pretrained, from {config.pretrained}" if config.pretrained else
+              "backbone: inherited from the --init-from run" if config.init_from else "backbone: randomly initialised")
     seed_everything(config.seed)
 
     data = load_data(config, processes)
