@@ -95,11 +95,6 @@ class TrainConfig:
     def __post_init__(self):
         check_choices(self)
 
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
-
     @property
     def loss_mode(self) -> str:
         return TRAIN_MODES[self.mode]
