@@ -108,11 +108,6 @@ class TrainConfig:
             found = shipped.backbone_for(regions_path(self.data)) if store_known and not self.init_from else None
             self.pretrained = str(found) if found else None
 
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
-
     @property
     def loss_mode(self) -> str:
         return TRAIN_MODES[self.mode]
