@@ -81,3 +81,7 @@ def predictions_file(name: str) -> str:
 def metrics_file(name: str) -> str:
     """Scores of an evaluation: ``metrics_{split}.json`` (``name`` as in :func:`predictions_file`)."""
     return f"metrics_{name}.json"
+
+# A pretrained backbone directory (`python -m rexlib pretrain`): a Hugging Face VisualBERT directory plus
+BACKBONE_GEOMETRY = "box_geometry.safetensors"  # the box projection REX adds to the visual embedding
+BACKBONE_RECIPE = "pretraining.json"            # the command, config, metrics, regions file and sha256 of each file

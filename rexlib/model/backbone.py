@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import LxmertConfig, LxmertModel, VisualBertConfig, VisualBertModel
 
+from rexlib import layout
 from rexlib.model.config import GEOMETRY_SIZE, REXConfig
 
 
@@ -52,13 +53,12 @@ class GeometryAwareProjection(nn.Module):
         return nn.functional.linear(features, self.weight, self.bias) + self.geometry(geometry)
 
 
-GEOMETRY_FILE = "box_geometry.safetensors"  # written beside a backbone pretrained with box geometry (rexlib pretrain)
 
 
 def load_geometry(projection: GeometryAwareProjection, pretrained: str) -> None:
     """The box projection pretrained with the backbone when its directory has one, else zeros (so a
     backbone pretrained without geometry, e.g. `visualbert-vqa-coco-pre`, starts exactly as it was)."""
-    path = Path(pretrained) / GEOMETRY_FILE
+    path = Path(pretrained) / layout.BACKBONE_GEOMETRY
     if not path.is_file():
         projection.zero_geometry()
         return

@@ -28,10 +28,11 @@ from safetensors.torch import save_file
 from torch import nn
 from transformers import VisualBertForPreTraining
 
-from rexlib import gqa
+from rexlib import gqa, layout
 from rexlib.dataset.store import regions_path
+from rexlib.dataset.vocab import QUESTION_SPECIALS, Vocabularies
 from rexlib.io import atomic_path, read_json, write_json
-from rexlib.model.backbone import GEOMETRY_FILE, GeometryAwareProjection, visualbert_config
+from rexlib.model.backbone import GeometryAwareProjection, visualbert_config
 from rexlib.model.config import REXConfig
 from rexlib.options import option
 from rexlib.pretraining.data import (
@@ -42,8 +43,6 @@ from rexlib.pretraining.data import (
     caption_words,
     make_batch,
 )
-
-RECIPE_FILE = "pretraining.json"
 
 
 @dataclass
@@ -80,8 +79,9 @@ def file_sha256(path: Path) -> str:
 
 
 def _question_words(store: Path) -> set[str]:
-    vocab = read_json(store / "vocab.json")
-    return {token for word in vocab["question"] for token in basic_tokens(word) if word not in ("<pad>", "<unk>")}
+    """The store's question words as the tokenizer splits them (the backbone must read every question)."""
+    question = Vocabularies.load(store / layout.VOCAB).question.tokens
+    return {token for word in question if word not in QUESTION_SPECIALS for token in basic_tokens(word)}
 
 
 def build_model(config: PretrainConfig, vocab_size: int, feature_dim: int) -> VisualBertForPreTraining:
@@ -160,9 +160,9 @@ def save_backbone(model: VisualBertForPreTraining, tokenizer, out: Path, recipe:
     if geometry:
         backbone.embeddings.visual_projection = projection
         save_file({"weight": projection.geometry.weight.detach().contiguous(),
-                   "bias": projection.geometry.bias.detach().contiguous()}, str(staging / GEOMETRY_FILE))
+                   "bias": projection.geometry.bias.detach().contiguous()}, str(staging / layout.BACKBONE_GEOMETRY))
     recipe = dict(recipe, sha256={p.name: file_sha256(p) for p in sorted(staging.iterdir()) if p.is_file()})
-    write_json(staging / RECIPE_FILE, recipe, indent=1)
+    write_json(staging / layout.BACKBONE_RECIPE, recipe, indent=1)
     if out.exists():
         shutil.rmtree(out)
     os.replace(staging, out)
@@ -174,7 +174,7 @@ def pretrain(config: PretrainConfig, log=print) -> dict | None:
     random.seed(config.seed)
     store, out = Path(config.store), Path(config.out)
     regions_file = regions_path(store)
-    categories_file = store / "attribute_categories.json"
+    categories_file = store / layout.ATTRIBUTE_CATEGORIES
     categories = read_json(categories_file) if categories_file.is_file() else {}
     _questions_file, scenes_file = gqa.split_files(config.gqa, config.split)
     images = CaptionImages(Path(scenes_file), regions_file, categories)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rexlib import layout
 from rexlib.io import read_json
-from rexlib.pretraining.loop import RECIPE_FILE, file_sha256
+from rexlib.pretraining.loop import file_sha256
 
 SHIPPED_BACKBONE = Path(__file__).resolve().parents[2] / "weights" / "visualbert-world-tiny"
 AUTO = "auto"
@@ -19,7 +20,7 @@ AUTO = "auto"
 
 def backbone_for(regions_file: str | Path, folder: Path = SHIPPED_BACKBONE) -> Path | None:
     """`folder` when it holds a backbone pretrained against `regions_file`, else None."""
-    recipe_file = Path(folder) / RECIPE_FILE
+    recipe_file = Path(folder) / layout.BACKBONE_RECIPE
     regions_file = Path(regions_file)
     if not recipe_file.is_file() or not regions_file.is_file():
         return None
@@ -32,5 +33,5 @@ def backbone_for(regions_file: str | Path, folder: Path = SHIPPED_BACKBONE) -> P
 
 def verify(folder: Path = SHIPPED_BACKBONE) -> list[str]:
     """Files of `folder` whose sha256 differs from the one its recipe records (empty: all intact)."""
-    recipe = read_json(Path(folder) / RECIPE_FILE)
+    recipe = read_json(Path(folder) / layout.BACKBONE_RECIPE)
     return [name for name, digest in recipe["sha256"].items() if file_sha256(Path(folder) / name) != digest]
