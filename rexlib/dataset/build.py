@@ -476,13 +476,18 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
     """The build report of one split: counts, every skip with its reason, agreement per family, statistics."""
     executed = records["executed"]
     lengths = [len(record.tokens) for record in kept]
-    grounded = [sum(token.startswith("#") for token in record.tokens) for record in kept]
-    grid = [sum(token.startswith("@") for token in record.tokens) for record in kept]
+    # Tokens never hold spaces, so " ".join(tokens) has one " #" per region token after a leading space.
+    spaced = [" " + " ".join(record.tokens) for record in kept]
+    grounded = [text.count(" #") for text in spaced]
+    grid = [text.count(" @") for text in spaced]
     bounds = [record.grounding["upper_bound"] for record in kept if record.grounding["objects"]]
     by_family: dict[str, Counter] = {}
-    for record in executed:
-        for family in record.families.split(","):
-            by_family.setdefault(family, Counter())[record.decision] += 1
+    for (families, decision), count in Counter((record.families, record.decision) for record in executed).items():
+        for family in families.split(","):
+            counts = by_family.get(family)
+            if counts is None:
+                counts = by_family[family] = Counter()
+            counts[decision] += count
     skip_kinds = Counter(record.kind for record in records["skipped"])
     skip_reasons = Counter(record.reason for record in records["skipped"])
     decisions = Counter(record.decision for record in executed)

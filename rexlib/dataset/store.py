@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from rexlib.dataset.vocab import Vocabularies, tokenize_question
+from rexlib.dataset.vocab import CLS, END, SEP, Vocabularies, tokenize_question
 from rexlib.io import atomic_h5, decode_strings, put, read_json, strings, write_json
 
 MAX_EXPLANATION_LENGTH = 12
@@ -56,31 +56,32 @@ def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
     """
     count, length = len(rows), max_explanation_length
     explanation_vocabulary, question_vocabulary = vocabularies.explanation, vocabularies.question
-    end_id = explanation_vocabulary.index["<end>"]
     first_region, last_region = explanation_vocabulary.index["#0"], explanation_vocabulary.index["#35"]
-    cls_id, sep_id = question_vocabulary.index["[CLS]"], question_vocabulary.index["[SEP]"]
 
-    # Token ids of all rows are gathered into flat lists and placed with one mask assignment per
-    # array: a (count, width) mask of "position < row length" lists its True cells in row-major
-    # order, the order the flat lists were filled in.
+    # Tokens of all rows are gathered into flat lists (the specials as their own strings), mapped to
+    # ids in one pass each, and placed with one mask assignment per array: a (count, width) mask of
+    # "position < row length" lists its True cells in row-major order, the order the flat lists were
+    # filled in.
     question_index, question_unknown = question_vocabulary.index, question_vocabulary.unknown
     explanation_index, explanation_unknown = explanation_vocabulary.index, explanation_vocabulary.unknown
-    question_flat: list[int] = []
+    question_words: list[str] = []
     question_lengths_list: list[int] = []
-    explanation_flat: list[int] = []
+    explanation_tokens: list[str] = []
     explanation_lengths_list: list[int] = []
     truncated_list: list[bool] = []
     for row in rows:
         words = tokenize_question(row.question)[: max_question_length - 2]
-        question_flat.append(cls_id)
-        question_flat.extend([question_index.get(word, question_unknown) for word in words])
-        question_flat.append(sep_id)
+        question_words.append(CLS)
+        question_words.extend(words)
+        question_words.append(SEP)
         question_lengths_list.append(len(words) + 2)
         tokens = row.tokens[:length]
-        explanation_flat.extend([explanation_index.get(token, explanation_unknown) for token in tokens])
-        explanation_flat.append(end_id)
+        explanation_tokens.extend(tokens)
+        explanation_tokens.append(END)
         explanation_lengths_list.append(len(tokens) + 1)
         truncated_list.append(len(row.tokens) > length)
+    question_flat = [question_index.get(word, question_unknown) for word in question_words]
+    explanation_flat = [explanation_index.get(token, explanation_unknown) for token in explanation_tokens]
 
     question_lengths = np.array(question_lengths_list, np.int32).reshape(count)
     questions = np.zeros((count, max_question_length), np.int32)
