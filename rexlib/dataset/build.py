@@ -65,7 +65,7 @@ from rexlib.io import read_json, write_json
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
-PARTIAL_VERSION = 4  # bump when the partial record layout changes, so old partials are not reused
+PARTIAL_VERSION = 5  # bump when the partial record layout changes, so old partials are not reused
 CATEGORY_TABLE_FILE = "attribute_category_counts.json"  # the mined table, beside the partial files
 
 # How a question's answer was decided (Executed.decision).
@@ -152,16 +152,14 @@ def _prepare_groundings(data: SplitInput, items: Sequence) -> None:
 
 def _families(program: Sequence[gqa.Step]) -> str:
     """The program's operation families in first-use order, ``"select,relate,query"``."""
-    seen: dict[str, None] = {}
-    for step in program:
-        seen.setdefault(step.family, None)
-    return ",".join(seen)
+    return ",".join(dict.fromkeys([step.family for step in program]))
 
 
 def _types(types) -> dict:
     """GQA's three type labels only (the raw record may carry more)."""
-    types = types if isinstance(types, dict) else {}
-    return {key: types.get(key) for key in ("structural", "semantic", "detailed")}
+    if not isinstance(types, dict):
+        types = {}
+    return {"structural": types.get("structural"), "semantic": types.get("semantic"), "detailed": types.get("detailed")}
 
 
 def local_group_of(raw) -> str:
@@ -185,7 +183,7 @@ class Executed(NamedTuple):
     local_group: str  # GQA's groups.local ("" when absent)
     raw_explanation: str
     tokens: tuple[str, ...]  # converted explanation
-    grounding: dict  # the grounding record of grounding_{split}.json
+    grounding: dict  # the grounding record of grounding_{split}.json (tuples or lists: json writes both as lists)
     derived_answer: str | None  # what the scene graph alone derives (None when it cannot decide)
     agrees: bool
 
@@ -255,7 +253,7 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
         executed.append(Executed(
             index, question_id, row, question.question, question.answer, _types(question.types),
             _families(question.program), decision, local_group_of(question.raw), execution.explanation,
-            grounded.tokens, grounded.record(), derived, agrees,
+            grounded.tokens, grounded.compact_record(), derived, agrees,
         ))
     return {"executed": executed, "skipped": skipped, "operations": Counter(operation_names)}
 

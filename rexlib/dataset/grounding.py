@@ -274,6 +274,16 @@ class Grounded:
             "upper_bound": round(self.upper_bound, 6),
         }
 
+    def compact_record(self) -> dict:
+        """:meth:`record` with tuples for its lists, which json writes alike; the rounded boxes come
+        from the image's cache (:meth:`ImageGrounding.box`), so a pickle of many records holds each
+        object's box once (the build's partial files)."""
+        boxes = self.rounded_boxes
+        if boxes is None:
+            boxes = tuple(tuple(round(v, 2) for v in box) for box in self.boxes)
+        return {"objects": self.objects, "boxes": boxes, "regions": self.regions,
+                "upper_bound": round(self.upper_bound, 6)}
+
 
 def ground(explanation: str, image: ImageGrounding, *, image_id: str = "?") -> Grounded:
     """Convert one raw explanation with the regions of its image (see the module docstring)."""
