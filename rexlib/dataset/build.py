@@ -60,7 +60,7 @@ from rexlib.dataset.store import (
     write_dataset_json,
     write_split,
 )
-from rexlib.dataset.vocab import Vocabularies, build_vocabularies
+from rexlib.dataset.vocab import Vocabularies, build_vocabularies, tokenize_question
 from rexlib.io import read_json, write_json
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
@@ -540,13 +540,17 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
     return report
 
 
-def _vocabularies(out_dir: Path, kept: dict, vocab_file, log) -> tuple[Vocabularies | None, str]:
-    """The vocabularies to encode with, and where they came from (or why there are none)."""
+def _vocabularies(out_dir: Path, kept: dict, vocab_file, log,
+                  train_questions: list | None = None) -> tuple[Vocabularies | None, str]:
+    """The vocabularies to encode with, and where they came from (or why there are none).
+
+    ``train_questions``: the train questions' tokens, when the caller has them (else their texts are used).
+    """
     vocab_path = out_dir / "vocab.json"
     if "train" in kept:
         train = kept["train"]
         vocabularies = build_vocabularies((r.tokens for r in train), (r.answer for r in train if r.answer is not None),
-                                          (r.question for r in train))
+                                          train_questions if train_questions is not None else (r.question for r in train))
         vocabularies.save(vocab_path)
         return vocabularies, "built from train"
     for path, source in ((vocab_file, "--vocab"), (vocab_path, "the existing")):
@@ -574,7 +578,9 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     kept = {split: [r for r in records["executed"] if not (drop_disagreements and r.decision == DISAGREE)]
             for split, records in split_records.items()}
-    vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log)
+    # Train's questions are tokenized once, for its vocabulary and its h5.
+    question_tokens = {"train": [tokenize_question(r.question) for r in kept["train"]]} if "train" in kept else {}
+    vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log, question_tokens.get("train"))
 
     # Attribute value -> category, for the evaluation's attribute recall (rexlib/evaluation/evaluate.py reads it).
     category_summary = None
@@ -597,7 +603,8 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
             arrays = encode_split(
                 [Row(r.question_id, r.image_row, r.question, r.answer, r.tokens, r.types, r.families, r.local_group)
                  for r in rows], vocabularies,
-                max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH)
+                max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH,
+                question_tokens=question_tokens.get(split))
             write_split(out_dir / f"{split}.h5", arrays)
             encoded_splits.append(split)
         else:

@@ -48,11 +48,13 @@ class Row:
 
 def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
                  max_explanation_length: int = MAX_EXPLANATION_LENGTH,
-                 max_question_length: int = MAX_QUESTION_LENGTH) -> dict[str, np.ndarray]:
+                 max_question_length: int = MAX_QUESTION_LENGTH,
+                 question_tokens: Sequence[Sequence[str]] | None = None) -> dict[str, np.ndarray]:
     """The arrays of ``{split}.h5`` for ``rows`` (contract keys, shapes and dtypes).
 
     Explanations longer than L are cut to L tokens and flagged in ``explanation_truncated``; the json
-    files keep them whole.
+    files keep them whole. ``question_tokens``: each row's ``tokenize_question(row.question)`` when
+    the caller has it already (the build tokenizes train once, for the vocabulary and here).
     """
     count, length = len(rows), max_explanation_length
     explanation_vocabulary, question_vocabulary = vocabularies.explanation, vocabularies.question
@@ -69,8 +71,10 @@ def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
     explanation_tokens: list[str] = []
     explanation_lengths_list: list[int] = []
     truncated_list: list[bool] = []
-    for row in rows:
-        words = tokenize_question(row.question)[: max_question_length - 2]
+    if question_tokens is None:
+        question_tokens = [tokenize_question(row.question) for row in rows]
+    for row, row_words in zip(rows, question_tokens, strict=True):
+        words = row_words[: max_question_length - 2]
         question_words.append(CLS)
         question_words.extend(words)
         question_words.append(SEP)
