@@ -194,3 +194,14 @@ def test_streaming_reader_matches_json_load_across_chunk_boundaries(tmp_path):
     for chunk_size in (7, 64, 1 << 20):
         assert dict(iter_json_object(path, chunk_size=chunk_size)) == data
     assert dict(iter_json_object(_write(tmp_path / "empty.json", {}))) == {}
+
+
+def test_cached_steps_keep_dependency_types_apart():
+    # The step cache keys dependencies by their text: a float or a bool that equals an int must still
+    # go through the full check (rejected, or kept with its own value), whatever was cached before.
+    good = {"operation": "query", "argument": "color", "dependencies": [0]}
+    assert parse_step(good, 1).dependencies == (0,)
+    assert parse_step(dict(good), 1) is parse_step(good, 1)  # equal steps come from the cache
+    with pytest.raises(GQAError, match="not a list of integers"):
+        parse_step(dict(good, dependencies=[0.0]), 1)
+    assert type(parse_step(dict(good, dependencies=[False]), 1).dependencies[0]) is bool

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import h5py
 import numpy as np
@@ -32,9 +33,8 @@ OPTIONAL_SPLIT_KEYS = ("groups_local",)
 # Encoding one split
 
 
-@dataclass(frozen=True)
-class Row:
-    """One kept question, everything the arrays need."""
+class Row(NamedTuple):
+    """One kept question, everything the arrays need (a tuple: one per question, made by the million)."""
 
     question_id: str
     image_index: int
