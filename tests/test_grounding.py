@@ -169,3 +169,9 @@ def test_tokenizer_caches_pieces_but_rejects_malformed_ones_every_time():
             tokenize_raw("the (obj: ) is red")
         with pytest.raises(GroundingError, match="nested"):
             tokenize_raw("the (obj:(7) is red")
+
+
+def test_image_grounding_takes_region_boxes_as_lists_too():
+    regions = [[0, 0, 10, 10]] + [[500, 500, 510, 510]] * 35
+    image = ImageGrounding(_scene(a=("cup", (0, 0, 10, 12))), regions)
+    assert image.best_region == {"a": 0} and image.best_iou["a"] == pytest.approx(100 / 120)

@@ -200,7 +200,7 @@ class ImageGrounding:
     def __post_init__(self) -> None:
         if self.best_region is None or self.best_iou is None:
             self.best_region, self.best_iou = _best_regions(
-                [list(self.scene_objects)], [self.scene_objects], self.region_boxes[None])[0]
+                [list(self.scene_objects)], [self.scene_objects], np.asarray(self.region_boxes)[None])[0]
 
     @classmethod
     def for_images(cls, images: list[tuple[dict, np.ndarray]]) -> list[ImageGrounding]:
