@@ -15,7 +15,10 @@ For each world (built with ``--no-images`` into a temporary folder when absent) 
 Targets: >= 8,000 questions/s per core end to end (questions per CPU-second of the whole build, all
 its processes), <= 3x the json-load time, < 4 GB peak memory on the 100,000-question world. Timings on
 a shared machine are noisy: CPU seconds are the steadier figure, and the last lines print, for each
-world, questions/s per core and the ratio to the json-load time measured in the same run.
+world, questions/s per core and the ratio to the json-load time measured in the same run, then the load
+average (record it with every figure). Under heavy load even CPU seconds inflate (about threefold at
+load 6-7 on 2 cores); compare code versions by building both at the same time, or by instruction counts
+(``valgrind --tool=callgrind``), which load does not change. The README records the latest figures.
 """
 
 from __future__ import annotations

@@ -63,12 +63,25 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """
     a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    width = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    height = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    intersection = np.clip(width, 0.0, None) * np.clip(height, 0.0, None)  # (M, K)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0.0, None) * np.clip(a[:, 3] - a[:, 1], 0.0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0.0, None) * np.clip(b[:, 3] - b[:, 1], 0.0, None)
-    union = area_a[:, None] + area_b[None, :] - intersection
+    return paired_iou(a[:, None, :], b[None, :, :])
+
+
+def paired_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU of boxes ``(..., 4)`` paired by numpy broadcasting (the rule of :func:`iou_matrix`).
+
+    ``paired_iou(a[:, None], b)`` with ``a`` (N, 4) and ``b`` (N, K, 4) gives each box of ``a`` against
+    the K boxes of its own row of ``b``: the best regions of every object of many images in one pass.
+    The arithmetic is elementwise and in the same order as :func:`iou_matrix`, so equal pairs give
+    equal bits however they are batched.
+    """
+    a = np.asarray(boxes_a, dtype=np.float64)
+    b = np.asarray(boxes_b, dtype=np.float64)
+    width = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    height = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    intersection = np.clip(width, 0.0, None) * np.clip(height, 0.0, None)
+    area_a = np.clip(a[..., 2] - a[..., 0], 0.0, None) * np.clip(a[..., 3] - a[..., 1], 0.0, None)
+    area_b = np.clip(b[..., 2] - b[..., 0], 0.0, None) * np.clip(b[..., 3] - b[..., 1], 0.0, None)
+    union = area_a + area_b - intersection
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, intersection / np.where(union > 0, union, 1.0), 0.0)
 
@@ -103,19 +116,6 @@ def union_iou(boxes_a, boxes_b, image_size: tuple[float, float] | None = None) -
     return float((cell_area * (cover_a & cover_b)).sum()) / union if union > 0 else 0.0
 
 
-def _intersection(boxes) -> tuple | None:
-    """The rectangle common to all ``boxes``, or None (plain comparisons: this runs in a hot loop)."""
-    x1, y1, x2, y2 = boxes[0]
-    for other_x1, other_y1, other_x2, other_y2 in boxes[1:]:
-        x1 = max(x1, other_x1)
-        y1 = max(y1, other_y1)
-        x2 = min(x2, other_x2)
-        y2 = min(y2, other_y2)
-        if x2 <= x1 or y2 <= y1:
-            return None
-    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
-
-
 def _union_area(boxes) -> float:
     """Area of a union of up to 4 rectangles by inclusion-exclusion (at most 15 terms).
 
@@ -124,6 +124,9 @@ def _union_area(boxes) -> float:
     intersection is empty is dropped with all its supersets (they add nothing). The additions, and
     so the float result, are exactly those of summing over every subset in that order.
     """
+    if len(boxes) == 1:  # the usual case (one object, one region): its area, or 0 when degenerate
+        x1, y1, x2, y2 = boxes[0]
+        return 0.0 + (x2 - x1) * (y2 - y1) if x2 > x1 and y2 > y1 else 0.0
     total = 0.0
     level = []  # (index of the subset's last box, intersection rectangle), combinations order
     for index, (x1, y1, x2, y2) in enumerate(boxes):
@@ -151,7 +154,12 @@ def union_iou_small(boxes_a, boxes_b) -> float:
     |A n B| is the union of the pairwise intersections a_i n b_j, each a rectangle; with at most four
     of them inclusion-exclusion is exact and cheaper than building numpy arrays.
     """
-    pieces = [piece for a in boxes_a for b in boxes_b if (piece := _intersection((a, b))) is not None]
+    pieces = []
+    for a_x1, a_y1, a_x2, a_y2 in boxes_a:  # each a_i n b_j that is not empty (plain Python: the hot loop)
+        for b_x1, b_y1, b_x2, b_y2 in boxes_b:
+            x1, y1, x2, y2 = max(a_x1, b_x1), max(a_y1, b_y1), min(a_x2, b_x2), min(a_y2, b_y2)
+            if x2 > x1 and y2 > y1:
+                pieces.append((x1, y1, x2, y2))
     intersection = _union_area(pieces)
     union = _union_area(boxes_a) + _union_area(boxes_b) - intersection
     return intersection / union if union > 0 else 0.0

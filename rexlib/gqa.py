@@ -224,11 +224,11 @@ def parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None = 
     if type(raw) is dict:
         operation, argument = raw.get("operation"), raw.get("argument", "")
         dependencies = raw.get("dependencies", [])
-        # Only exact str/int/list values use the cache: 1.0 == 1 and True == 1 hash alike, and the
-        # slow path must see them to reject (or keep) them exactly as before.
-        if type(operation) is str and type(argument) is str and type(dependencies) is list and all(
-                type(d) is int for d in dependencies):
-            key = (index, operation, argument, tuple(dependencies))
+        # Only exact str and list values use the cache. The dependencies enter the key as their text,
+        # "[0, 1]": 1.0 == 1 and True == 1 hash alike, their texts do not, so the slow path sees them
+        # and rejects (or keeps) them exactly as before.
+        if type(operation) is str and type(argument) is str and type(dependencies) is list:
+            key = (index, operation, argument, str(dependencies))
             step = _STEP_CACHE.get(key)
             if step is None:
                 step = _parse_step(raw, index, question_id=question_id, file=file)
@@ -296,6 +296,7 @@ def _parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None =
 # Families whose steps need exactly this many inputs; the rest take one dependency.
 _ARITY = {"select": (0,), "and": (2,), "or": (2,), "compare": (2,), "common": (2,),
           "same": (1, 2), "different": (1, 2)}
+_ONE = (1,)
 
 
 def parse_program(semantic: Any, *, question_id: str | None = None, file: str | None = None,
@@ -303,19 +304,18 @@ def parse_program(semantic: Any, *, question_id: str | None = None, file: str | 
     """Parse a whole program; with ``scene``, also check every object id exists in it."""
     if not isinstance(semantic, list) or not semantic:
         raise GQAError("'semantic' is not a non-empty list", file=file, question_id=question_id)
-    steps = tuple(
-        parse_step(raw, index, question_id=question_id, file=file) for index, raw in enumerate(semantic)
-    )
+    steps = tuple([parse_step(raw, index, question_id=question_id, file=file) for index, raw in enumerate(semantic)])
+    objects = scene.objects if scene is not None else None
     for step in steps:
-        allowed = _ARITY.get(step.family, (1,))
+        allowed = _ARITY.get(step.family, _ONE)
         if len(step.dependencies) not in allowed:
             raise GQAError(
                 f"{step.operation!r} takes {' or '.join(map(str, allowed))} dependencies, "
                 f"got {len(step.dependencies)}", file=file, question_id=question_id, step=step.index,
             )
-        if scene is not None:
+        if objects is not None:
             for object_id in step.object_ids:
-                if object_id not in scene.objects:
+                if object_id not in objects:
                     raise GQAError(
                         f"object {object_id} is not in scene graph {scene.image_id}",
                         file=file, question_id=question_id, step=step.index,

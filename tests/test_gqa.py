@@ -179,3 +179,14 @@ def test_bad_json_names_the_file(tmp_path):
         load_questions(broken)
     with pytest.raises(GQAError, match="needs integer 'width'"):
         load_scene_graphs(_write(tmp_path / "s.json", {"img": {"objects": {}}}))
+
+
+def test_cached_steps_keep_dependency_types_apart():
+    # The step cache keys dependencies by their text: a float or a bool that equals an int must still
+    # go through the full check (rejected, or kept with its own value), whatever was cached before.
+    good = {"operation": "query", "argument": "color", "dependencies": [0]}
+    assert parse_step(good, 1).dependencies == (0,)
+    assert parse_step(dict(good), 1) is parse_step(good, 1)  # equal steps come from the cache
+    with pytest.raises(GQAError, match="not a list of integers"):
+        parse_step(dict(good, dependencies=[0.0]), 1)
+    assert type(parse_step(dict(good, dependencies=[False]), 1).dependencies[0]) is bool

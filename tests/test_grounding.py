@@ -1,11 +1,12 @@
 """Grounding: tokenizer, IoU (hand-computed), grid cells at edges, upper bound, conversion."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from rexlib.boxes import grid_cell, iou_matrix, union_iou, union_iou_small
+from rexlib.boxes import grid_cell, iou_matrix, paired_iou, union_iou, union_iou_small
 from rexlib.dataset.grounding import (
     ABSENT,
     OBJECT,
@@ -117,3 +118,60 @@ def test_small_union_iou_matches_the_general_one():
         a, b = [tuple(box) for box in boxes[:n]], [tuple(box) for box in boxes[n:]]
         assert union_iou_small(a, b) == pytest.approx(union_iou(a, b), abs=1e-9)
     assert union_iou_small([(0, 0, 10, 10), (5, 0, 15, 10)], [(0, 0, 10, 10)]) == pytest.approx(100 / 150)
+
+
+def test_paired_iou_is_the_matrix_bit_for_bit():
+    # Each object against its own image's regions, many images in one pass, gives exactly the bits of
+    # iou_matrix image by image (the build batches a chunk's images and must write the same files).
+    rng = np.random.default_rng(1)
+    objects = rng.uniform(0, 300, (7, 4)).cumsum(axis=1)  # x1 <= y1 <= x2 <= y2: some degenerate, some not
+    regions = rng.uniform(0, 300, (7, 36, 4)).astype(np.float32).cumsum(axis=2)
+    batched = paired_iou(objects[:, None, :], regions)
+    for row in range(7):
+        np.testing.assert_array_equal(batched[row], iou_matrix(objects[row:row + 1], regions[row])[0])
+
+
+def test_groundings_of_many_images_at_once_equal_one_at_a_time():
+    rng = np.random.default_rng(2)
+    images = []
+    for count in (3, 0, 1, 5):  # an image without objects too
+        corners = rng.uniform(0, 200, (count, 2))
+        boxes = np.concatenate([corners, corners + rng.uniform(1, 80, (count, 2))], axis=1)
+        scene = _scene(**{f"o{i}": ("thing", tuple(box)) for i, box in enumerate(boxes)})
+        regions = np.concatenate([rng.uniform(0, 200, (36, 2)), rng.uniform(200, 300, (36, 2))], axis=1)
+        images.append((scene, regions.astype(np.float32)))
+    images[0][1][5] = [1000, 1000, 1001, 1001]  # far from everything
+    together = ImageGrounding.for_images(images)
+    for (scene, regions), batched in zip(images, together):
+        alone = ImageGrounding(scene, regions)
+        assert batched.best_region == alone.best_region and batched.best_iou == alone.best_iou
+        assert batched.scene_objects is scene and batched.region_boxes is regions
+    assert ImageGrounding.for_images([]) == []
+
+
+def test_compact_record_writes_as_the_record():
+    regions = np.zeros((36, 4), np.float32)
+    regions[3] = [0, 0, 10, 10]
+    image = ImageGrounding(_scene(a=("cup", (0.123, 0.456, 10.005, 12.0))), regions)
+    grounded = ground("the (obj:a) is red", image)
+    assert json.dumps(grounded.compact_record()) == json.dumps(grounded.record())
+    assert grounded.record()["boxes"] == [[round(v, 2) for v in (0.123, 0.456, 10.005, 12.0)]]
+    # the image keeps one rounded box per object: records of many questions share it
+    assert ground("a (obj:a)", image).compact_record()["boxes"][0] is grounded.compact_record()["boxes"][0]
+
+
+def test_tokenizer_caches_pieces_but_rejects_malformed_ones_every_time():
+    text = "the (obj:7) is , on the left ."
+    assert tokenize_raw(text) == tokenize_raw(text) == [
+        (WORD, "the"), (OBJECT, ("7",)), (WORD, "is"), (WORD, ","), (WORD, "on"), (WORD, "the"), (WORD, "left")]
+    for _ in range(2):
+        with pytest.raises(GroundingError, match="no id"):
+            tokenize_raw("the (obj: ) is red")
+        with pytest.raises(GroundingError, match="nested"):
+            tokenize_raw("the (obj:(7) is red")
+
+
+def test_image_grounding_takes_region_boxes_as_lists_too():
+    regions = [[0, 0, 10, 10]] + [[500, 500, 510, 510]] * 35
+    image = ImageGrounding(_scene(a=("cup", (0, 0, 10, 12))), regions)
+    assert image.best_region == {"a": 0} and image.best_iou["a"] == pytest.approx(100 / 120)

@@ -60,12 +60,12 @@ from rexlib.dataset.store import (
     write_dataset_json,
     write_split,
 )
-from rexlib.dataset.vocab import Vocabularies, build_vocabularies
+from rexlib.dataset.vocab import Vocabularies, build_vocabularies, tokenize_question
 from rexlib.io import read_json, write_json
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
-PARTIAL_VERSION = 4  # bump when the partial record layout changes, so old partials are not reused
+PARTIAL_VERSION = 5  # bump when the partial record layout changes, so old partials are not reused
 
 # How a question's answer was decided (Executed.decision).
 AGREE, UNDECIDED, DISAGREE = "agree", "undecided", "disagree"
@@ -131,18 +131,34 @@ def _image_grounding(data: SplitInput, scene: gqa.SceneGraph, row: int) -> Image
     return cached
 
 
+def _prepare_groundings(data: SplitInput, items: Sequence) -> None:
+    """The groundings of every usable image the items ask about, computed in one vectorised pass
+    (numpy's per-call cost, paid once per chunk instead of once per image)."""
+    wanted: dict[str, tuple] = {}
+    regions_row = data.regions.row
+    for _index, _question_id, raw in items:
+        image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
+        if image_id is None or image_id in data.images or image_id in wanted:
+            continue
+        scene, row = _scene(data, image_id), regions_row.get(image_id)
+        if not isinstance(scene, str) and row is not None:
+            wanted[image_id] = (scene.objects, row)
+    if len(data.images) + len(wanted) > 50_000:
+        data.images.clear()
+    images = [(objects, data.regions.boxes[row]) for objects, row in wanted.values()]
+    data.images.update(zip(wanted, ImageGrounding.for_images(images)))
+
+
 def _families(program: Sequence[gqa.Step]) -> str:
     """The program's operation families in first-use order, ``"select,relate,query"``."""
-    seen: dict[str, None] = {}
-    for step in program:
-        seen.setdefault(step.family, None)
-    return ",".join(seen)
+    return ",".join(dict.fromkeys([step.family for step in program]))
 
 
 def _types(types) -> dict:
     """GQA's three type labels only (the raw record may carry more)."""
-    types = types if isinstance(types, dict) else {}
-    return {key: types.get(key) for key in ("structural", "semantic", "detailed")}
+    if not isinstance(types, dict):
+        types = {}
+    return {"structural": types.get("structural"), "semantic": types.get("semantic"), "detailed": types.get("detailed")}
 
 
 def local_group_of(raw) -> str:
@@ -166,7 +182,7 @@ class Executed(NamedTuple):
     local_group: str  # GQA's groups.local ("" when absent)
     raw_explanation: str
     tokens: tuple[str, ...]  # converted explanation
-    grounding: dict  # the grounding record of grounding_{split}.json
+    grounding: dict  # the grounding record of grounding_{split}.json (tuples or lists: json writes both as lists)
     derived_answer: str | None  # what the scene graph alone derives (None when it cannot decide)
     agrees: bool
 
@@ -192,8 +208,9 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
     Returns ``{"executed": [Executed, ...], "skipped": [Skipped, ...], "operations": Counter}``
     (operations are counted per chunk).
     """
-    executed, skipped, operations = [], [], Counter()
+    executed, skipped, operation_names = [], [], []
     file, regions_row = data.question_file, data.regions.row
+    _prepare_groundings(data, items)
     for index, question_id, raw in items:
         image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
         if image_id is None:
@@ -231,13 +248,13 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
         derived = getattr(execution, "derived_answer", execution.answer)
         agrees = derived is not None and _normalise(derived) == _normalise(question.answer)
         decision = AGREE if agrees else UNDECIDED if derived is None else DISAGREE
-        operations.update(step.operation for step in question.program)
+        operation_names.extend([step.operation for step in question.program])
         executed.append(Executed(
             index, question_id, row, question.question, question.answer, _types(question.types),
             _families(question.program), decision, local_group_of(question.raw), execution.explanation,
-            grounded.tokens, grounded.record(), derived, agrees,
+            grounded.tokens, grounded.compact_record(), derived, agrees,
         ))
-    return {"executed": executed, "skipped": skipped, "operations": operations}
+    return {"executed": executed, "skipped": skipped, "operations": Counter(operation_names)}
 
 
 def _write_pickle(path: Path, value) -> None:
@@ -456,13 +473,18 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
     """The build report of one split: counts, every skip with its reason, agreement per family, statistics."""
     executed = records["executed"]
     lengths = [len(record.tokens) for record in kept]
-    grounded = [sum(token.startswith("#") for token in record.tokens) for record in kept]
-    grid = [sum(token.startswith("@") for token in record.tokens) for record in kept]
+    # Tokens never hold spaces, so " ".join(tokens) has one " #" per region token after a leading space.
+    spaced = [" " + " ".join(record.tokens) for record in kept]
+    grounded = [text.count(" #") for text in spaced]
+    grid = [text.count(" @") for text in spaced]
     bounds = [record.grounding["upper_bound"] for record in kept if record.grounding["objects"]]
     by_family: dict[str, Counter] = {}
-    for record in executed:
-        for family in record.families.split(","):
-            by_family.setdefault(family, Counter())[record.decision] += 1
+    for (families, decision), count in Counter((record.families, record.decision) for record in executed).items():
+        for family in families.split(","):
+            counts = by_family.get(family)
+            if counts is None:
+                counts = by_family[family] = Counter()
+            counts[decision] += count
     skip_kinds = Counter(record.kind for record in records["skipped"])
     skip_reasons = Counter(record.reason for record in records["skipped"])
     decisions = Counter(record.decision for record in executed)
@@ -517,13 +539,17 @@ def split_report(split: str, records: dict, kept: list, vocabularies: Vocabulari
     return report
 
 
-def _vocabularies(out_dir: Path, kept: dict, vocab_file, log) -> tuple[Vocabularies | None, str]:
-    """The vocabularies to encode with, and where they came from (or why there are none)."""
+def _vocabularies(out_dir: Path, kept: dict, vocab_file, log,
+                  train_questions: list | None = None) -> tuple[Vocabularies | None, str]:
+    """The vocabularies to encode with, and where they came from (or why there are none).
+
+    ``train_questions``: the train questions' tokens, when the caller has them (else their texts are used).
+    """
     vocab_path = out_dir / layout.VOCAB
     if "train" in kept:
         train = kept["train"]
         vocabularies = build_vocabularies((r.tokens for r in train), (r.answer for r in train if r.answer is not None),
-                                          (r.question for r in train))
+                                          train_questions if train_questions is not None else (r.question for r in train))
         vocabularies.save(vocab_path)
         return vocabularies, "built from train"
     for path, source in ((vocab_file, "--vocab"), (vocab_path, "the existing")):
@@ -551,7 +577,9 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     kept = {split: [r for r in records["executed"] if not (drop_disagreements and r.decision == DISAGREE)]
             for split, records in split_records.items()}
-    vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log)
+    # Train's questions are tokenized once, for its vocabulary and its h5.
+    question_tokens = {"train": [tokenize_question(r.question) for r in kept["train"]]} if "train" in kept else {}
+    vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log, question_tokens.get("train"))
 
     # Attribute value -> category, for the evaluation's attribute recall (rexlib/evaluation/evaluate.py reads it).
     category_summary = None
@@ -574,7 +602,8 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
             arrays = encode_split(
                 [Row(r.question_id, r.image_row, r.question, r.answer, r.tokens, r.types, r.families, r.local_group)
                  for r in rows], vocabularies,
-                max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH)
+                max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH,
+                question_tokens=question_tokens.get(split))
             write_split(out_dir / layout.split_file(split), arrays)
             encoded_splits.append(split)
         else:

@@ -8,12 +8,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import h5py
 import numpy as np
 
 from rexlib import layout
-from rexlib.dataset.vocab import Vocabularies, tokenize_question
+from rexlib.dataset.vocab import CLS, END, SEP, Vocabularies, tokenize_question
 from rexlib.io import atomic_h5, decode_strings, put, read_json, strings, write_json
 
 MAX_EXPLANATION_LENGTH = 12
@@ -33,9 +34,8 @@ OPTIONAL_SPLIT_KEYS = ("groups_local",)
 # Encoding one split
 
 
-@dataclass(frozen=True)
-class Row:
-    """One kept question, everything the arrays need."""
+class Row(NamedTuple):
+    """One kept question, everything the arrays need (a tuple: one per question, made by the million)."""
 
     question_id: str
     image_index: int
@@ -49,39 +49,44 @@ class Row:
 
 def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
                  max_explanation_length: int = MAX_EXPLANATION_LENGTH,
-                 max_question_length: int = MAX_QUESTION_LENGTH) -> dict[str, np.ndarray]:
+                 max_question_length: int = MAX_QUESTION_LENGTH,
+                 question_tokens: Sequence[Sequence[str]] | None = None) -> dict[str, np.ndarray]:
     """The arrays of ``{split}.h5`` for ``rows`` (contract keys, shapes and dtypes).
 
     Explanations longer than L are cut to L tokens and flagged in ``explanation_truncated``; the json
-    files keep them whole.
+    files keep them whole. ``question_tokens``: each row's ``tokenize_question(row.question)`` when
+    the caller has it already (the build tokenizes train once, for the vocabulary and here).
     """
     count, length = len(rows), max_explanation_length
     explanation_vocabulary, question_vocabulary = vocabularies.explanation, vocabularies.question
-    end_id = explanation_vocabulary.index["<end>"]
     first_region, last_region = explanation_vocabulary.index["#0"], explanation_vocabulary.index["#35"]
-    cls_id, sep_id = question_vocabulary.index["[CLS]"], question_vocabulary.index["[SEP]"]
 
-    # Token ids of all rows are gathered into flat lists and placed with one mask assignment per
-    # array: a (count, width) mask of "position < row length" lists its True cells in row-major
-    # order, the order the flat lists were filled in.
+    # Tokens of all rows are gathered into flat lists (the specials as their own strings), mapped to
+    # ids in one pass each, and placed with one mask assignment per array: a (count, width) mask of
+    # "position < row length" lists its True cells in row-major order, the order the flat lists were
+    # filled in.
     question_index, question_unknown = question_vocabulary.index, question_vocabulary.unknown
     explanation_index, explanation_unknown = explanation_vocabulary.index, explanation_vocabulary.unknown
-    question_flat: list[int] = []
+    question_words: list[str] = []
     question_lengths_list: list[int] = []
-    explanation_flat: list[int] = []
+    explanation_tokens: list[str] = []
     explanation_lengths_list: list[int] = []
     truncated_list: list[bool] = []
-    for row in rows:
-        words = tokenize_question(row.question)[: max_question_length - 2]
-        question_flat.append(cls_id)
-        question_flat.extend([question_index.get(word, question_unknown) for word in words])
-        question_flat.append(sep_id)
+    if question_tokens is None:
+        question_tokens = [tokenize_question(row.question) for row in rows]
+    for row, row_words in zip(rows, question_tokens, strict=True):
+        words = row_words[: max_question_length - 2]
+        question_words.append(CLS)
+        question_words.extend(words)
+        question_words.append(SEP)
         question_lengths_list.append(len(words) + 2)
         tokens = row.tokens[:length]
-        explanation_flat.extend([explanation_index.get(token, explanation_unknown) for token in tokens])
-        explanation_flat.append(end_id)
+        explanation_tokens.extend(tokens)
+        explanation_tokens.append(END)
         explanation_lengths_list.append(len(tokens) + 1)
         truncated_list.append(len(row.tokens) > length)
+    question_flat = [question_index.get(word, question_unknown) for word in question_words]
+    explanation_flat = [explanation_index.get(token, explanation_unknown) for token in explanation_tokens]
 
     question_lengths = np.array(question_lengths_list, np.int32).reshape(count)
     questions = np.zeros((count, max_question_length), np.int32)

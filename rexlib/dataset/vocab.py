@@ -98,11 +98,12 @@ def answer_vocabulary(answers: Iterable[str], min_count: int = 1) -> Vocabulary:
     return Vocabulary(tuple(_by_frequency(Counter(answers), min_count)), unknown=-1)
 
 
-def question_vocabulary(questions: Iterable[str], min_count: int = 1) -> Vocabulary:
-    """From raw question texts of the training split (tokenized with :func:`tokenize_question`)."""
+def question_vocabulary(questions: Iterable[str | Sequence[str]], min_count: int = 1) -> Vocabulary:
+    """From raw question texts of the training split (tokenized with :func:`tokenize_question`), or
+    from their token lists when the caller has them already."""
     counts: Counter = Counter()
     for question in questions:
-        counts.update(tokenize_question(question))
+        counts.update(tokenize_question(question) if isinstance(question, str) else question)
     for token in QUESTION_SPECIALS:
         counts.pop(token, None)
     return Vocabulary(QUESTION_SPECIALS + tuple(_by_frequency(counts, min_count)), unknown=1)
