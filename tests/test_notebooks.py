@@ -35,42 +35,45 @@ def test_every_size_overrides_only_declared_parameters(path):
     declared = notebooks.declared_parameters(path)
     for size in notebooks.SIZES:
         values = notebooks.parameters_for(path.stem, size, ROOT, ROOT / "outputs")
-        unknown = set(values) - set(declared) - {"root", "output_dir", "size", "world_images", "world_seed",
-                                                  "preset", "device", "split", "max_steps"}
+        unknown = set(values) - set(declared) - {"root", "output_dir", "size", *notebooks.SIZES[size]["common"]}
         assert not unknown, f"{path.name} at size {size}: the SIZES table sets undeclared {sorted(unknown)}"
         assert set(notebooks.parameters_for(path.stem, size, ROOT, ROOT / "outputs", declared)) <= set(declared)
 
 
-@pytest.mark.parametrize("path", NOTEBOOK_FILES[1:3], ids=lambda path: path.stem)
-def test_notebook_defaults_are_what_make_demo_runs(path):
-    """Opening a notebook and running it as it is trains what `make demo` (size demo) trains."""
+def _defaults(path: Path) -> dict:
     import ast
 
+    return {name: ast.literal_eval(info["default"]) for name, info in notebooks.declared_parameters(path).items()}
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda path: path.stem)
+def test_notebook_defaults_are_what_make_demo_runs(path):
+    """Opening a notebook and running it as it is trains what `make demo` trains: the demo size passes
+    papermill nothing but the notebook's places, so the parameters cell holds the demo's values."""
     declared = notebooks.declared_parameters(path)
     values = notebooks.parameters_for(path.stem, "demo", ROOT, ROOT / "outputs", declared)
-    for name, value in values.items():
-        if name in ("root", "output_dir"):
-            continue
-        assert ast.literal_eval(declared[name]["default"]) == value, f"{path.name}: {name}"
+    assert set(values) <= {"root", "output_dir", "size"}, f"{path.name}: make demo overrides {sorted(values)}"
+    defaults = _defaults(path)
+    assert defaults["size"] == values["size"] == "demo" and defaults["root"] == "" and defaults["output_dir"] == "outputs"
 
 
-def test_train_command_without_flags_trains_the_demo_recipe():
-    import argparse
+def test_notebooks_ask_for_the_runs_02_trains_at_every_size():
+    """03 and 04 reuse 02's runs only when they build the same configs: the parameters naming them agree."""
+    shared = ("world_images", "world_seed", "preset", "epochs", "max_steps", "seeds", "device", "split")
+    for size in notebooks.SIZES:
+        values = {}
+        for path in NOTEBOOK_FILES[1:]:
+            merged = {**_defaults(path), **notebooks.parameters_for(path.stem, size, ROOT, ROOT, None)}
+            values[path.stem] = {name: merged.get(name) for name in shared}
+        assert values["03_ablations"] == values["02_training"] == values["04_analysis"], size
 
-    from rexlib.training import cli as train_cli
-    from rexlib.training.loop import DEFAULT_LR, TrainConfig
 
-    parser = argparse.ArgumentParser()
-    train_cli.add_arguments(parser)
-    config = train_cli.config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
-    demo = {**notebooks.SIZES["demo"]["common"], **notebooks.SIZES["demo"]["02_training"]}
-    assert config.preset == demo["preset"] and config.epochs == demo["epochs"] and config.max_steps is None
-    assert config.lr is None and DEFAULT_LR[config.preset] == 2e-3
-    # The command's defaults are the TrainConfig's: nothing differs between the CLI and the library.
-    defaults = TrainConfig(data="d", out="o")
-    for name in ("mode", "preset", "epochs", "batch_size", "alpha", "beta", "box_geometry", "answer_head", "regions",
-                 "schedule", "warmup_fraction", "grad_clip", "val_max_questions"):
-        assert getattr(config, name) == getattr(defaults, name), name
+def test_recipe_epochs_are_the_train_commands():
+    """The notebooks' `epochs` default is the recipe's (TrainConfig's), which the train command trains."""
+    from rexlib.training.loop import TrainConfig
+
+    for path in NOTEBOOK_FILES[1:]:
+        assert _defaults(path)["epochs"] == TrainConfig(data="d", out="o").epochs, path.name
 
 
 def test_select_notebooks_and_bad_names():
