@@ -51,6 +51,9 @@ def test_config_changes_and_changes_table(places):
     table = runs.changes_table(configs, ["β = 2", "β = 1"], "REX")
     assert list(table["field"]) == ["beta", "(nothing: the reference run)"]
     assert list(runs.config_changes(reference)["field"]) == ["max_steps"]
+    # validation rows never change what is trained: not shown as a change (but they name another run)
+    with_rows = dataclasses.replace(reference, val_every_steps=2)
+    assert runs.config_changes(with_rows, reference).empty and runs.run_name(with_rows) != runs.run_name(reference)
 
 
 def test_train_and_evaluate_once_then_reuse(places):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -91,9 +92,18 @@ def test_report_collects_only_marked_tables(tmp_path):
     frame = pd.DataFrame({"model": ["REX"], "CIDEr": [12.345]})
     save_table(frame, "02_main", tmp_path / "tables", "Main table")
     save_table(frame, "02_side", tmp_path / "tables", "Side table", report=False)
-    report = notebooks.assemble_report(tmp_path, "tiny", {"02_training": 3.0}).read_text()
+    from rexlib.notebook_support.runs import TIMES_FILE, record_time
+
+    old_run, new_run = tmp_path / "runs" / "tiny-rex-seed0", tmp_path / "runs" / "tiny-baseline-seed0"
+    record_time(old_run.mkdir(parents=True) or old_run, "train", 9.0, steps=2, samples_per_second=20.0)
+    os.utime(old_run / TIMES_FILE, (1.0, 1.0))  # written before this invocation: reused, costs nothing now
+    new_run.mkdir()
+    record_time(new_run, "train", 12.5, steps=4, samples_per_second=31.0)
+    record_time(new_run, "evaluate val", 3.2)
+    report = notebooks.assemble_report(tmp_path, "tiny", {"02_training": 3.0}, since=100.0).read_text()
     assert "### Main table" in report and "| REX | 12.35 |" in report
     assert "Side table" not in report and "| 02_training | 3 |" in report
+    assert "| tiny-baseline-seed0 | 4 | 31 | 12.5 | 3 |" in report and "tiny-rex-seed0" not in report
 
 
 def test_a_failing_cell_names_notebook_cell_and_error(tmp_path, monkeypatch):

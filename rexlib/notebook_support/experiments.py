@@ -35,7 +35,6 @@ from rexlib.notebook_support.gallery import first_explanation, pick_gallery
 load_json = read_json  # the notebooks' name: a missing file is an error that names it
 
 REPORT_MARKER = "<!-- rex:report -->"  # the same marker rexlib.notebook_support.runner looks for
-REQUEST_FILE = "notebook_request.json"  # written into a run folder: the arguments it was trained with
 
 # The evaluation table's columns, in the paper's order.
 PAPER_COLUMNS = ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE", "Grounding", "Accuracy",

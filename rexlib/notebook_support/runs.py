@@ -46,6 +46,7 @@ UNNAMED_FIELDS = ("data", "out", "progress", "device", "num_workers", "log_every
                   "seed", "init_from")
 SHORT_NAMES = {"epochs": "e", "max_steps": "steps", "fraction": "f", "val_every_steps": "val",
                "answer_head": "head-", "regions": "regions-", "batch_size": "batch"}
+REPORTING_FIELDS = ("data", "out", "progress", "val_every_steps")  # never shown as what a run changes
 MODE_NAMES = {"multitask": "rex", "explanation": "explanation-only", "vqa-finetune": "finetune",
               "answer-only": "answer-only"}
 
@@ -92,13 +93,13 @@ def run_config(places, **fields) -> TrainConfig:
 
 
 def config_changes(config: TrainConfig, reference: TrainConfig | None = None) -> pd.DataFrame:
-    """The fields in which `config` differs from `reference` (default: the recipe), one row each (where the
-    run lives and whether it shows progress bars left out)."""
+    """The fields in which `config` differs from `reference` (default: the recipe), one row each. Left out:
+    where the run lives, progress bars, and `val_every_steps` (extra validation rows draw no random numbers,
+    so they never change what is trained)."""
     reference = reference or recipe()
     rows = [{"field": field.name, "reference": getattr(reference, field.name), "this run": getattr(config, field.name)}
             for field in dataclasses.fields(TrainConfig)
-            if field.name not in ("data", "out", "progress")
-            and getattr(config, field.name) != getattr(reference, field.name)]
+            if field.name not in REPORTING_FIELDS and getattr(config, field.name) != getattr(reference, field.name)]
     return pd.DataFrame(rows, columns=["field", "reference", "this run"])
 
 
