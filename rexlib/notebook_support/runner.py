@@ -217,7 +217,7 @@ def clear_tables(output_dir: Path, name: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", choices=sorted(SIZES), default="demo",
-                        help="tiny (tests, minutes), demo (make demo, ~20 min on 2 cores), full (long)")
+                        help="tiny (tests, minutes), demo (make demo: the notebooks' own defaults), full (long)")
     parser.add_argument("--only", default=None, help="run only these notebooks: 02, or 01,03, or a full name")
     parser.add_argument("--output-dir", default="outputs", help="where notebooks, figures, tables and REPORT.md go")
     parser.add_argument("--kernel", default=None,

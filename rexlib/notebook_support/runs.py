@@ -119,10 +119,24 @@ def _context():
     return context
 
 
-def _one_worker_share(threads: int) -> None:
+def _one_worker_share(threads: int, parent: int) -> None:
+    """A worker's start: its share of the threads, and an exit of its own should the process that
+    submitted the runs die (a killed notebook kernel must not leave idle workers behind)."""
+    import threading
+
     import torch
 
     torch.set_num_threads(threads)
+
+    def watch() -> None:
+        while True:
+            time.sleep(5)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def in_processes(function: Callable, jobs: Sequence, processes: int = DEFAULT_PROCESSES) -> list:
@@ -144,7 +158,7 @@ def in_processes(function: Callable, jobs: Sequence, processes: int = DEFAULT_PR
         return results
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_one_worker_share,
-                             initargs=(threads,)) as pool:
+                             initargs=(threads, os.getpid())) as pool:
         futures = [pool.submit(function, job) for job in jobs]
         results = []
         for job, future in zip(jobs, futures):
