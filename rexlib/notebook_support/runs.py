@@ -94,8 +94,9 @@ def run_config(places, **fields) -> TrainConfig:
 
 def config_changes(config: TrainConfig, reference: TrainConfig | None = None) -> pd.DataFrame:
     """The fields in which `config` differs from `reference` (default: the recipe), one row each. Left out:
-    where the run lives, progress bars, and `val_every_steps` (extra validation rows draw no random numbers,
-    so they never change what is trained)."""
+    where the run lives, progress bars, and `val_every_steps` (extra validation rows are not part of the
+    recipe; note that each one draws the validation loader's seed from torch's global generator, so a run
+    with them follows another random stream: a few tenths of a point at the demo size)."""
     reference = reference or recipe()
     rows = [{"field": field.name, "reference": getattr(reference, field.name), "this run": getattr(config, field.name)}
             for field in dataclasses.fields(TrainConfig)
