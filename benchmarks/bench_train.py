@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from rexlib.model import REX, compute_losses
 from rexlib.model.decoding import beam_search, greedy
+from rexlib.model.pretrained import question_tokenizer
 from rexlib.training.config import TrainConfig
 from rexlib.training.data import REXDataset, collate, load_dataset_info, load_vocab
 from rexlib.training.loop import build_model_config, train
@@ -69,7 +70,9 @@ def main() -> int:
         data = Path(args.data)
     print(f"store {data}; torch threads {torch.get_num_threads()}; batch size {args.batch_size}")
 
-    train_set = REXDataset(data, "train")
+    recipe = TrainConfig(data=str(data), out="")  # the defaults: what `python -m rexlib train` trains
+    tokenizer = question_tokenizer(recipe.pretrained)  # the shipped backbone's, on the default world
+    train_set = REXDataset(data, "train", tokenizer=tokenizer)
     vocab = load_vocab(data)
 
     # -- data loading: the DataLoader as training uses it (shuffled, whole-batch fetches)
@@ -82,7 +85,6 @@ def main() -> int:
     # -- training: REX and the baseline, alternating rounds on the same batches
     batches = [train_set.batch(range(i * args.batch_size, (i + 1) * args.batch_size)) for i in range(args.steps)]
     models = {}
-    recipe = TrainConfig(data=str(data), out="")  # the defaults: what `python -m rexlib train` trains
     for name, gate in (("REX", True), ("baseline", False)):
         torch.manual_seed(0)
         config = build_model_config(TrainConfig(data=str(data), out="", structure_gate=gate), vocab,
@@ -97,7 +99,7 @@ def main() -> int:
     training = {name: statistics.median(values) for name, values in rates.items()}
 
     # -- decoding
-    val_set = REXDataset(data, "val")
+    val_set = REXDataset(data, "val", tokenizer=tokenizer)
     count = min(args.decode_questions, len(val_set))
     val_batches = [val_set.batch(range(i, min(i + 64, count))) for i in range(0, count, 64)]
     decoding = {}

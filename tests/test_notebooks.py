@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -35,42 +36,45 @@ def test_every_size_overrides_only_declared_parameters(path):
     declared = notebooks.declared_parameters(path)
     for size in notebooks.SIZES:
         values = notebooks.parameters_for(path.stem, size, ROOT, ROOT / "outputs")
-        unknown = set(values) - set(declared) - {"root", "output_dir", "size", "world_images", "world_seed",
-                                                  "preset", "device", "split", "max_steps"}
+        unknown = set(values) - set(declared) - {"root", "output_dir", "size", *notebooks.SIZES[size]["common"]}
         assert not unknown, f"{path.name} at size {size}: the SIZES table sets undeclared {sorted(unknown)}"
         assert set(notebooks.parameters_for(path.stem, size, ROOT, ROOT / "outputs", declared)) <= set(declared)
 
 
-@pytest.mark.parametrize("path", NOTEBOOK_FILES[1:3], ids=lambda path: path.stem)
-def test_notebook_defaults_are_what_make_demo_runs(path):
-    """Opening a notebook and running it as it is trains what `make demo` (size demo) trains."""
+def _defaults(path: Path) -> dict:
     import ast
 
+    return {name: ast.literal_eval(info["default"]) for name, info in notebooks.declared_parameters(path).items()}
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda path: path.stem)
+def test_notebook_defaults_are_what_make_demo_runs(path):
+    """Opening a notebook and running it as it is trains what `make demo` trains: the demo size passes
+    papermill nothing but the notebook's places, so the parameters cell holds the demo's values."""
     declared = notebooks.declared_parameters(path)
     values = notebooks.parameters_for(path.stem, "demo", ROOT, ROOT / "outputs", declared)
-    for name, value in values.items():
-        if name in ("root", "output_dir"):
-            continue
-        assert ast.literal_eval(declared[name]["default"]) == value, f"{path.name}: {name}"
+    assert set(values) <= {"root", "output_dir", "size"}, f"{path.name}: make demo overrides {sorted(values)}"
+    defaults = _defaults(path)
+    assert defaults["size"] == values["size"] == "demo" and defaults["root"] == "" and defaults["output_dir"] == "outputs"
 
 
-def test_train_command_without_flags_trains_the_demo_recipe():
-    import argparse
+def test_notebooks_ask_for_the_runs_02_trains_at_every_size():
+    """03 and 04 reuse 02's runs only when they build the same configs: the parameters naming them agree."""
+    shared = ("world_images", "world_seed", "preset", "epochs", "max_steps", "seeds", "device", "split")
+    for size in notebooks.SIZES:
+        values = {}
+        for path in NOTEBOOK_FILES[1:]:
+            merged = {**_defaults(path), **notebooks.parameters_for(path.stem, size, ROOT, ROOT, None)}
+            values[path.stem] = {name: merged.get(name) for name in shared}
+        assert values["03_ablations"] == values["02_training"] == values["04_analysis"], size
 
-    from rexlib.training import cli as train_cli
-    from rexlib.training.config import DEFAULT_LR, TrainConfig
 
-    parser = argparse.ArgumentParser()
-    train_cli.add_arguments(parser)
-    config = train_cli.config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
-    demo = {**notebooks.SIZES["demo"]["common"], **notebooks.SIZES["demo"]["02_training"]}
-    assert config.preset == demo["preset"] and config.epochs == demo["epochs"] and config.max_steps is None
-    assert config.lr is None and DEFAULT_LR[config.preset] == 2e-3
-    # The command's defaults are the TrainConfig's: nothing differs between the CLI and the library.
-    defaults = TrainConfig(data="d", out="o")
-    for name in ("mode", "preset", "epochs", "batch_size", "alpha", "beta", "box_geometry", "answer_head", "regions",
-                 "schedule", "warmup_fraction", "grad_clip", "val_max_questions"):
-        assert getattr(config, name) == getattr(defaults, name), name
+def test_recipe_epochs_are_the_train_commands():
+    """The notebooks' `epochs` default is the recipe's (TrainConfig's), which the train command trains."""
+    from rexlib.training.config import TrainConfig
+
+    for path in NOTEBOOK_FILES[1:]:
+        assert _defaults(path)["epochs"] == TrainConfig(data="d", out="o").epochs, path.name
 
 
 def test_select_notebooks_and_bad_names():
@@ -88,9 +92,18 @@ def test_report_collects_only_marked_tables(tmp_path):
     frame = pd.DataFrame({"model": ["REX"], "CIDEr": [12.345]})
     save_table(frame, "02_main", tmp_path / "tables", "Main table")
     save_table(frame, "02_side", tmp_path / "tables", "Side table", report=False)
-    report = notebooks.assemble_report(tmp_path, "tiny", {"02_training": 3.0}).read_text()
+    from rexlib.notebook_support.runs import TIMES_FILE, record_time
+
+    old_run, new_run = tmp_path / "runs" / "tiny-rex-seed0", tmp_path / "runs" / "tiny-baseline-seed0"
+    record_time(old_run.mkdir(parents=True) or old_run, "train", 9.0, steps=2, samples_per_second=20.0)
+    os.utime(old_run / TIMES_FILE, (1.0, 1.0))  # written before this invocation: reused, costs nothing now
+    new_run.mkdir()
+    record_time(new_run, "train", 12.5, steps=4, samples_per_second=31.0)
+    record_time(new_run, "evaluate val", 3.2)
+    report = notebooks.assemble_report(tmp_path, "tiny", {"02_training": 3.0}, since=100.0).read_text()
     assert "### Main table" in report and "| REX | 12.35 |" in report
     assert "Side table" not in report and "| 02_training | 3 |" in report
+    assert "| tiny-baseline-seed0 | 4 | 31 | 12.5 | 3 |" in report and "tiny-rex-seed0" not in report
 
 
 def test_a_failing_cell_names_notebook_cell_and_error(tmp_path, monkeypatch):

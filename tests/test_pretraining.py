@@ -13,10 +13,10 @@ from safetensors.torch import load_file
 
 from rexlib.dataset.build import build
 from rexlib.model import REX, REXConfig
+from rexlib.model.pretrained import question_tokenizer
 from rexlib.pretraining import captions as C
 from rexlib.pretraining.data import CaptionImages, build_tokenizer, caption_words, make_batch
 from rexlib.pretraining.loop import PretrainConfig, _losses, build_model, pretrain
-from rexlib.training.loop import question_tokenizer
 from rexlib.world import build_world
 
 SCENE = {

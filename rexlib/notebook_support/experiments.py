@@ -3,13 +3,13 @@
 * Where things live: `workspace(...)` resolves the repository root, the output folder and the dataset,
   run, figure and table folders for a notebook size.
 * Data: `ensure_world` and `ensure_dataset` build the embedded world and its GQA-REX store when missing.
-* Training: `train_runs` trains runs through the `python -m rexlib train` command (two processes at a
-  time) and evaluates each; a finished run is reused when it was asked for with the same arguments.
-  `train_seeds` repeats that over seeds; `transfer_experiment` runs explanation pretraining followed by
-  VQA on a share of the answers, against VQA from scratch.
-* Tables: `metrics_row` flattens a `metrics_{split}.json` into the paper's columns, `summary_table`
-  shows mean ± standard deviation over seeds, `save_table` writes csv + markdown (the markdown tables
-  marked for the report end up in OUTPUT/REPORT.md).
+* Training runs live in `rexlib.notebook_support.runs` (configs, train, evaluate, reuse); galleries in
+  `rexlib.notebook_support.gallery`.
+* Tables: `metrics_row` flattens a `metrics_{split}.json` into the paper's columns, `results_frame` makes
+  one row per run of them, `summary_table` shows mean ± standard deviation over seeds, `save_table` writes
+  csv + markdown (the markdown tables marked for the report end up in OUTPUT/REPORT.md).
+* Diagnostics: `question_only_lookup`, `oracle_store` / `oracle_workspace`, `diagnostic_rows`,
+  `budget_curve`: does the answer read the image?
 * Analysis: `load_examples` joins a split's questions, ground truth and a run's predictions in one pandas
   table; `explanation_statistics` describes a built store.
 """
@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,11 +30,11 @@ import pandas as pd
 from rexlib.boxes import iou_matrix
 from rexlib.dataset.store import regions_path
 from rexlib.io import atomic_h5, decode_strings, read_json, write_json
+from rexlib.notebook_support.gallery import first_explanation, pick_gallery
 
 load_json = read_json  # the notebooks' name: a missing file is an error that names it
 
 REPORT_MARKER = "<!-- rex:report -->"  # the same marker rexlib.notebook_support.runner looks for
-REQUEST_FILE = "notebook_request.json"  # written into a run folder: the arguments it was trained with
 
 # The evaluation table's columns, in the paper's order.
 PAPER_COLUMNS = ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE", "Grounding", "Accuracy",
@@ -281,12 +277,8 @@ def split_table(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
     explanations_path = data_dir / f"converted_explanation_{split}.json"
     if explanations_path.is_file():
         explanations = json.loads(explanations_path.read_text())
-        frame["explanation_gt"] = [_first(explanations.get(question_id, "")) for question_id in question_ids]
+        frame["explanation_gt"] = [first_explanation(explanations.get(question_id, "")) for question_id in question_ids]
     return frame
-
-
-def _first(value) -> str:
-    return value[0] if isinstance(value, list) and value else (value if isinstance(value, str) else "")
 
 
 class RegionBoxes:
@@ -334,316 +326,6 @@ def vocabulary_summary(data_dir: str | os.PathLike) -> pd.DataFrame:
     rows = [("explanation tokens (all)", len(vocab["explanation"])), ("explanation words", len(words)),
             ("answers", len(vocab["answer"])), ("question words", len(vocab["question"]))]
     return pd.DataFrame(rows, columns=["vocabulary", "size"])
-
-
-# ---------------------------------------------------------------------------------------- training
-
-
-def _train_options() -> set[str]:
-    """The option strings `python -m rexlib train` accepts (so optional flags are passed only if known)."""
-    import argparse
-    import importlib
-
-    from rexlib.cli import COMMANDS
-
-    parser = argparse.ArgumentParser()
-    importlib.import_module(COMMANDS["train"][0]).add_arguments(parser)
-    return {option for action in parser._actions for option in action.option_strings}
-
-
-DEFAULT_LOSS_WEIGHT = 1.0  # the train command's default alpha (explanation loss) and beta (structure-gate loss)
-# Other train options a notebook may vary, with the flag each becomes when it differs from the default.
-OPTIONAL_TRAIN_SETTINGS = {"box_geometry": (True, "--no-box-geometry"), "answer_head": ("regions", "--answer-head"),
-                           "regions": ("image", "--regions"), "val_every_steps": (0, "--val-every-steps"),
-                           "lr": (None, "--lr"), "gamma": (0.0, "--gamma")}
-
-
-def train_arguments(data_dir, run_dir, *, mode: str = "multitask", preset: str = "tiny", epochs: int = 1,
-                    seed: int = 0, structure_gate: bool = True, alpha: float | None = None,
-                    beta: float | None = None, init_from: str | os.PathLike | None = None,
-                    fraction: float | None = None, device: str | None = None, max_steps: int | None = None,
-                    batch_size: int | None = None, **optional) -> list[str]:
-    """The command line of `python -m rexlib train` for these settings (defaults left out, so two
-    requests for the same training compare equal)."""
-    arguments = ["--data", str(data_dir), "--out", str(run_dir), "--mode", mode, "--preset", preset,
-                 "--epochs", str(epochs), "--seed", str(seed)]
-    if not structure_gate:
-        arguments.append("--no-structure-gate")
-    if alpha is not None and alpha != DEFAULT_LOSS_WEIGHT:
-        arguments += ["--alpha", str(alpha)]
-    if beta is not None and beta != DEFAULT_LOSS_WEIGHT:
-        arguments += ["--beta", str(beta)]
-    if init_from is not None:
-        arguments += ["--init-from", str(init_from)]
-    if fraction is not None and fraction < 1.0:
-        arguments += ["--fraction", str(fraction)]
-    options = _train_options()
-    if device and device != "auto" and "--device" in options:
-        arguments += ["--device", device]
-    if max_steps and "--max-steps" in options:
-        arguments += ["--max-steps", str(max_steps)]
-    if batch_size and "--batch-size" in options:
-        arguments += ["--batch-size", str(batch_size)]
-    for name, value in optional.items():
-        if name not in OPTIONAL_TRAIN_SETTINGS:
-            raise TypeError(f"train_arguments: unknown setting {name!r}")
-        default, flag = OPTIONAL_TRAIN_SETTINGS[name]
-        if value is None or value == default:
-            continue
-        arguments += [flag] if isinstance(value, bool) else [flag, str(value)]
-    if "--no-progress" in options:
-        arguments.append("--no-progress")
-    return arguments
-
-
-def run_name(mode: str = "multitask", structure_gate: bool = True, alpha: float | None = None,
-             beta: float | None = None) -> str:
-    """A run's name from what makes it differ from REX: `rex`, `baseline`, `rex-beta0.5`, `explanation-only`.
-
-    The same training always gets the same name, so a sweep point equal to REX reuses REX's run.
-    """
-    name = {"multitask": "rex" if structure_gate else "baseline", "explanation": "explanation-only",
-            "vqa-finetune": "finetune", "answer-only": "answer-only"}[mode]
-    if mode != "multitask" and not structure_gate:
-        name += "-nogate"
-    if alpha is not None and alpha != DEFAULT_LOSS_WEIGHT:
-        name += f"-alpha{alpha:g}"
-    if beta is not None and beta != DEFAULT_LOSS_WEIGHT:
-        name += f"-beta{beta:g}"
-    return name
-
-
-def _request(data_dir, run_dir: Path, split: str, settings: dict) -> dict:
-    return {"train": train_arguments(data_dir, run_dir, **settings), "split": split}
-
-
-def _is_done(run_dir: Path, request: dict, split: str) -> bool:
-    """A run folder trained with exactly these arguments and already evaluated on `split`."""
-    request_path = run_dir / REQUEST_FILE
-    return (request_path.is_file() and json.loads(request_path.read_text()) == request
-            and (run_dir / f"metrics_{split}.json").is_file())
-
-
-def _clear(run_dir: Path) -> None:
-    if run_dir.exists():
-        if not (run_dir / REQUEST_FILE).is_file() and any(run_dir.iterdir()):
-            raise FileExistsError(f"{run_dir}: exists and was not written by the notebooks; remove it or "
-                                  "choose another run name")
-        shutil.rmtree(run_dir)  # a run the notebooks trained with other arguments: train afresh
-
-
-def train_runs(data_dir, jobs: Sequence[tuple[str | os.PathLike, dict]], split: str = "val", *,
-               parallel: int = 1, retrain: bool = False) -> list[dict]:
-    """Train and evaluate several runs; returns each run's metrics dict, in the order of `jobs`.
-
-    jobs: (run folder, settings of `train_arguments`). A run folder that already holds
-    `metrics_{split}.json` and was trained with the same arguments is reused, so notebook 04 can analyse
-    the runs notebook 02 trained. With `parallel` > 1, up to that many trainings run at once as
-    `python -m rexlib train` processes of one thread each: the tiny model is too small to keep two
-    threads busy, so two one-thread processes train about 1.7x as many samples per second on 2 cores.
-    Each run's evaluation (`python -m rexlib evaluate`) follows its training in the same lane.
-    """
-    jobs = [(Path(run_dir), settings) for run_dir, settings in jobs]
-    requests = [_request(data_dir, run_dir, split, settings) for run_dir, settings in jobs]
-    pending, seen = [], set()
-    for index, (run_dir, _) in enumerate(jobs):
-        if run_dir in seen:  # the same training asked twice (e.g. beta=1 is REX itself): train it once
-            if requests[index] != requests[next(j for j, (other, _) in enumerate(jobs) if other == run_dir)]:
-                raise ValueError(f"{run_dir}: asked for with two different settings")
-            continue
-        seen.add(run_dir)
-        if retrain or not _is_done(run_dir, requests[index], split):
-            pending.append(index)
-    for index in pending:
-        _clear(jobs[index][0])
-    one_thread_each = parallel > 1 and len(pending) > 1  # a lone run keeps every thread
-    environment = {**os.environ, "TQDM_DISABLE": "1"}  # no progress bars from the evaluations in a notebook
-    if one_thread_each:
-        environment.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-
-    def commands(index: int) -> list[list[str]]:
-        # Training, then evaluation in the same lane: evaluations also run `parallel` at a time.
-        evaluate = ["--run", str(jobs[index][0]), "--data", str(data_dir), "--split", split]
-        return [[sys.executable, "-m", "rexlib", "train", *requests[index]["train"]],
-                [sys.executable, "-m", "rexlib", "evaluate", *evaluate]]
-
-    waiting = list(pending)
-    running: list[tuple[int, list[list[str]], subprocess.Popen]] = []  # (job, commands left, process)
-
-    def start(index: int, left: list[list[str]]) -> None:
-        running.append((index, left[1:], subprocess.Popen(left[0], env=environment, stdout=subprocess.DEVNULL)))
-
-    while waiting or running:
-        while waiting and len(running) < max(parallel, 1):
-            index = waiting.pop(0)
-            start(index, commands(index))
-        time.sleep(0.2)
-        for lane in [lane for lane in running if lane[2].poll() is not None]:
-            running.remove(lane)
-            index, left, process = lane
-            if process.returncode:
-                for _, _, other in running:
-                    other.kill()
-                raise RuntimeError(f"{' '.join(process.args[1:])} exited with status {process.returncode}")
-            if left:
-                start(index, left)
-            else:
-                write_json(jobs[index][0] / REQUEST_FILE, requests[index], indent=1)
-    return [json.loads((run_dir / f"metrics_{split}.json").read_text()) for run_dir, _ in jobs]
-
-
-def _value(mapping, *keys):
-    for key in keys:
-        if not isinstance(mapping, dict) or key not in mapping:
-            return None
-        mapping = mapping[key]
-    return mapping
-
-
-def metrics_row(metrics: dict) -> dict:
-    """The paper's evaluation columns (plus attribute recall) from one `metrics_{split}.json`."""
-    captions = metrics.get("captions", {})
-    row = {name: captions.get(name) for name in ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")}
-    row["Grounding"] = _value(metrics, "grounding", "score")
-    row["Accuracy"] = _value(metrics, "accuracy", "overall")
-    for part in ("all", "head", "tail"):
-        row[f"OOD {part}"] = _value(metrics, "ood", part, "accuracy")
-    row["Attribute recall"] = _value(metrics, "attributes", "overall")
-    for column, key in zip(TRUTH_COLUMNS, ("faithfulness", "consistency", "parse_rate")):  # rexlib.evaluation.metrics.faithfulness
-        row[column] = _value(metrics, "faithfulness", key)
-    return row
-
-
-def run_folder(places: Workspace, *, seed: int = 0, epochs: int = 1, mode: str = "multitask",
-               structure_gate: bool = True, alpha: float | None = None, beta: float | None = None,
-               fraction: float | None = None, pretrained: bool = False, box_geometry: bool = True,
-               answer_head: str = "regions", regions: str = "image", **_other) -> Path:
-    """The run folder for these settings:
-    `{size}-{run_name}[-nogeometry][-head-X][-regions-none][-from-explanation][-f0.1]-e{epochs}-seed{seed}`."""
-    name = run_name(mode, structure_gate, alpha, beta)
-    if not box_geometry:
-        name += "-nogeometry"
-    if answer_head != "regions":
-        name += f"-head-{answer_head}"
-    if regions != "image":
-        name += f"-regions-{regions}"
-    if _other.get("gamma"):
-        name += f"-gamma{_other['gamma']:g}"
-    if _other.get("lr") is not None:
-        name += f"-lr{_other['lr']:g}"
-    if pretrained:
-        name += "-from-explanation"
-    if fraction is not None and fraction < 1.0:
-        name += f"-f{fraction:g}"
-    return places.run_dir(f"{name}-e{epochs}-seed{seed}")
-
-
-def train_variants(places: Workspace, seeds: Iterable[int], split: str = "val",
-                   variants: dict[str, dict] | None = None, parallel: int = 2, **settings) -> pd.DataFrame:
-    """Train and evaluate each variant (label -> settings that differ) for each seed, all runs sharing
-    the processes (`train_runs`): one row per (variant, seed) with the paper's columns.
-
-    settings: those of `train_arguments` common to every variant (epochs, preset, device, ...).
-    """
-    seeds = list(seeds)
-    variants = variants or {None: {}}
-    jobs, rows = [], []
-    for label, variant in variants.items():
-        run_settings = {**settings, **variant}
-        name_settings = {key: run_settings[key] for key in ("mode", "structure_gate", "alpha", "beta")
-                         if key in run_settings}
-        for seed in seeds:
-            run_dir = run_folder(places, seed=seed, **run_settings)
-            jobs.append((run_dir, {**run_settings, "seed": seed}))
-            rows.append({"model": label or run_name(**name_settings), "seed": seed, "run": str(run_dir)})
-    for row, metrics in zip(rows, train_runs(places.data_dir, jobs, split, parallel=parallel)):
-        row.update(metrics_row(metrics))
-    return pd.DataFrame(rows)
-
-
-def train_seeds(places: Workspace, seeds: Iterable[int], split: str = "val", label: str | None = None,
-                parallel: int = 2, **settings) -> pd.DataFrame:
-    """Train and evaluate one configuration for each seed: one row per seed with the paper's columns."""
-    return train_variants(places, seeds, split, {label: {}}, parallel=parallel, **settings)
-
-
-def summary_table(frame: pd.DataFrame, by: str | list[str] = "model",
-                  columns: Sequence[str] = PAPER_COLUMNS, digits: int = 1) -> pd.DataFrame:
-    """Mean ± standard deviation over the rows of each group (seeds), as strings ready to print."""
-    columns = [column for column in columns if column in frame.columns]
-    grouped = frame.groupby(by, sort=False)[columns]
-    means, spreads, counts = grouped.mean(), grouped.std(ddof=1), grouped.size()
-
-    def cell(mean, spread, count) -> str:
-        if pd.isna(mean):
-            return "n/a"
-        if count < 2 or pd.isna(spread):
-            return f"{mean:.{digits}f}"
-        return f"{mean:.{digits}f} ± {spread:.{digits}f}"
-
-    table = pd.DataFrame({column: [cell(means.loc[key, column], spreads.loc[key, column], counts.loc[key])
-                                   for key in means.index] for column in columns}, index=means.index)
-    table.insert(0, "seeds", counts.values)
-    return table.reset_index()
-
-
-def learning_curves(runs: dict[str, str | os.PathLike]) -> pd.DataFrame:
-    """The `metrics.csv` logs of several runs in one long table with a `run` column."""
-    frames = []
-    for label, run_dir in runs.items():
-        path = Path(run_dir) / "metrics.csv"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: the run wrote no metrics log")
-        frame = pd.read_csv(path)
-        frame.insert(0, "run", label)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def long_curves(frame: pd.DataFrame, x: str | None = None) -> tuple[pd.DataFrame, str]:
-    """`learning_curves` reshaped to one row per (run, x, quantity) for plotting every logged number.
-
-    x defaults to the first of `step`, `iteration`, `epoch` the log has.
-    """
-    if x is None:
-        x = next((name for name in ("step", "iteration", "epoch") if name in frame.columns), None)
-        if x is None:
-            raise ValueError(f"metrics.csv has no step / iteration / epoch column (columns: {list(frame.columns)})")
-    skipped = {"run", "split", x, "epoch", "step", "iteration", "time", "lr", "samples_per_second"}
-    numeric = [column for column in frame.columns
-               if column not in skipped and pd.api.types.is_numeric_dtype(frame[column])]
-    keys = ["run", x] + (["split"] if "split" in frame.columns else [])
-    melted = frame.melt(id_vars=keys, value_vars=numeric, var_name="quantity").dropna(subset=["value"])
-    return melted, x
-
-
-def transfer_experiment(places: Workspace, fractions: Sequence[float], seeds: Iterable[int], split: str = "val",
-                        pretrain_epochs: int = 1, finetune_epochs: int = 1, parallel: int = 2,
-                        **settings) -> pd.DataFrame:
-    """Explanation pretraining, then VQA on a share of the answers, against VQA from scratch.
-
-    For each seed: one run trained on explanations only; then, for each fraction, a VQA fine-tune
-    initialised from it and one initialised at random. One row per (initialisation, fraction, seed).
-    settings: passed to every run (preset, device, batch_size, ...).
-    """
-    seeds = list(seeds)
-    pretrained_runs = [run_folder(places, seed=seed, epochs=pretrain_epochs, mode="explanation") for seed in seeds]
-    train_runs(places.data_dir, [(run_dir, {**settings, "mode": "explanation", "epochs": pretrain_epochs,
-                                            "seed": seed}) for seed, run_dir in zip(seeds, pretrained_runs)],
-               split, parallel=parallel)
-    jobs, rows = [], []
-    for seed, pretrained in zip(seeds, pretrained_runs):
-        for fraction in fractions:
-            for initialisation, init_from in (("explanation pretraining", pretrained), ("from scratch", None)):
-                run_dir = run_folder(places, seed=seed, epochs=finetune_epochs, mode="vqa-finetune",
-                                     fraction=fraction, pretrained=init_from is not None)
-                jobs.append((run_dir, {**settings, "mode": "vqa-finetune", "epochs": finetune_epochs,
-                                       "seed": seed, "init_from": init_from, "fraction": fraction}))
-                rows.append({"initialisation": initialisation, "fraction": fraction, "seed": seed,
-                             "run": str(run_dir)})
-    for row, metrics in zip(rows, train_runs(places.data_dir, jobs, split, parallel=parallel)):
-        row["accuracy"] = _value(metrics, "accuracy", "overall")
-    return pd.DataFrame(rows)[["initialisation", "fraction", "seed", "accuracy", "run"]]
 
 
 # ---------------------------------------------------------------------------------------- analysis
@@ -705,130 +387,79 @@ def accuracy_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return table.sort_values("questions", ascending=False).reset_index()
 
 
-# --------------------------------------------------------------------------------------- galleries
-
-
-def answering_family(families: str) -> str:
-    """The family that gives a program its answer: the last one it uses ("select,relate,query" -> "query")."""
-    used = [family for family in str(families).split(",") if family]
-    return used[-1] if used else ""
-
-
-def explanation_objects(data_dir: str | os.PathLike, split: str) -> dict[str, tuple[str, ...]]:
-    """question id -> the scene-graph object ids its raw explanation refers to (``(obj:ID)``), in order."""
-    from rexlib.dataset.grounding import OBJECT, GroundingError, tokenize_raw
-
-    path = Path(data_dir) / f"processed_explanation_{split}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found (is '{split}' a built split of {data_dir}?)")
-    found = {}
-    for question_id, explanation in json.loads(path.read_text(encoding="utf-8")).items():
-        try:
-            tokens = tokenize_raw(_first(explanation))
-        except GroundingError:
-            tokens = []
-        found[question_id] = tuple(dict.fromkeys(i for kind, value in tokens if kind == OBJECT for i in value))
-    return found
-
-
-class ObjectVisibility:
-    """Whether objects show in their picture: ``visible(image_id, object_ids) -> bool``.
-
-    For the embedded world (a folder with `world.json`) the world's renderer draws each picture's
-    object mask and an object counts as visible when at least `threshold` of its silhouette shows it
-    (or what it wears or holds). For real GQA there is no mask: an object counts as visible when the
-    scene graph has it with a box of at least `min_side` pixels each way. A folder without scene
-    graphs gives nothing to check against: every object counts as visible there.
-    """
-
-    def __init__(self, world_dir: str | os.PathLike, threshold: float = 0.6, min_side: int = 8):
-        self.world_dir = Path(world_dir)
-        self.threshold, self.min_side = threshold, min_side
-        self.rendered = (self.world_dir / "world.json").is_file()
-        self._scenes: dict | None = None
-        self._shares: dict[str, dict[str, float]] = {}
-
-    def scenes(self) -> dict:
-        if self._scenes is None:
-            self._scenes = {}
-            for path in sorted((self.world_dir / "sceneGraphs").glob("*_sceneGraphs.json")):
-                self._scenes.update(json.loads(path.read_text(encoding="utf-8")))
-        return self._scenes
-
-    def shares(self, image_id: str) -> dict[str, float]:
-        """object id -> the share of it that shows (1.0 or 0.0 without a mask)."""
-        if image_id not in self._shares:
-            scene = self.scenes().get(image_id, {"objects": {}})
-            if self.rendered:
-                from rexlib.world.render import visibility
-
-                self._shares[image_id] = {object_id: dressed for object_id, (_own, dressed)
-                                          in visibility(scene).items()} if scene["objects"] else {}
-            else:
-                self._shares[image_id] = {object_id: float(min(obj["w"], obj["h"]) >= self.min_side)
-                                          for object_id, obj in scene["objects"].items()}
-        return self._shares[image_id]
-
-    def __call__(self, image_id: str, object_ids: Iterable[str]) -> bool:
-        """True when the question refers to at least one object and every one of them shows."""
-        object_ids = tuple(object_ids)
-        if not self.scenes():
-            return bool(object_ids)
-        shares = self.shares(image_id)
-        return bool(object_ids) and all(shares.get(object_id, 0.0) >= self.threshold for object_id in object_ids)
-
-
-def pick_gallery(frame: pd.DataFrame, count: int, *, visible=None, objects=None, mix_correct: bool = False,
-                 seed: int | None = None) -> pd.DataFrame:
-    """Up to `count` rows of `frame` (columns `question_id`, `image_id`, `families`; `correct` for
-    `mix_correct`) for a gallery: each from another image, and from another answering family as long
-    as there are families left, in the frame's order (shuffled first when `seed` is given).
-
-    visible: `visible(image_id, object_ids) -> bool` (an `ObjectVisibility`) with `objects`
-    (question id -> object ids, a mapping or a function): only rows whose explanation objects show.
-    mix_correct: alternate right and wrong answers (right, wrong, right, ...) while both last.
-    """
-    if count <= 0 or frame.empty:
-        return frame.head(0)
-    order = list(range(len(frame)))
-    if seed is not None:
-        order = [int(k) for k in np.random.default_rng(seed).permutation(len(frame))]
-    if mix_correct:
-        correct = frame["correct"].to_numpy(dtype=bool)
-        streams = [[k for k in order if correct[k]], [k for k in order if not correct[k]]]
-    else:
-        streams = [order]
-    look_up = objects.get if isinstance(objects, dict) else objects
-    chosen: list[int] = []
-    images: set = set()
-    families: set = set()
-    shows: dict[int, bool] = {}
-
-    def acceptable(k: int, new_family: bool) -> bool:
-        row = frame.iloc[k]
-        if k in chosen or row["image_id"] in images:
-            return False
-        if new_family and answering_family(row["families"]) in families:
-            return False
-        if visible is not None and k not in shows:
-            shows[k] = visible(row["image_id"], (look_up(row["question_id"]) or ()) if look_up else ())
-        return shows.get(k, True)
-
-    slot = 0
-    while len(chosen) < count:
-        stream_order = [streams[(slot + j) % len(streams)] for j in range(len(streams))]
-        found = next((k for new_family in (True, False) for stream in stream_order for k in stream
-                      if acceptable(k, new_family)), None)
-        if found is None:
-            break
-        chosen.append(found)
-        images.add(frame.iloc[found]["image_id"])
-        families.add(answering_family(frame.iloc[found]["families"]))
-        slot += 1
-    return frame.iloc[chosen]
-
-
 # ------------------------------------------------------------------------------------------ tables
+
+
+def _value(mapping, *keys):
+    for key in keys:
+        if not isinstance(mapping, dict) or key not in mapping:
+            return None
+        mapping = mapping[key]
+    return mapping
+
+
+def metrics_row(metrics: dict) -> dict:
+    """The paper's evaluation columns (plus attribute recall) from one `metrics_{split}.json`."""
+    captions = metrics.get("captions", {})
+    row = {name: captions.get(name) for name in ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")}
+    row["Grounding"] = _value(metrics, "grounding", "score")
+    row["Accuracy"] = _value(metrics, "accuracy", "overall")
+    for part in ("all", "head", "tail"):
+        row[f"OOD {part}"] = _value(metrics, "ood", part, "accuracy")
+    row["Attribute recall"] = _value(metrics, "attributes", "overall")
+    for column, key in zip(TRUTH_COLUMNS, ("faithfulness", "consistency", "parse_rate")):  # rexlib.evaluation.metrics.faithfulness
+        row[column] = _value(metrics, "faithfulness", key)
+    return row
+
+
+def summary_table(frame: pd.DataFrame, by: str | list[str] = "model",
+                  columns: Sequence[str] = PAPER_COLUMNS, digits: int = 1) -> pd.DataFrame:
+    """Mean ± standard deviation over the rows of each group (seeds), as strings ready to print."""
+    columns = [column for column in columns if column in frame.columns]
+    grouped = frame.groupby(by, sort=False)[columns]
+    means, spreads, counts = grouped.mean(), grouped.std(ddof=1), grouped.size()
+
+    def cell(mean, spread, count) -> str:
+        if pd.isna(mean):
+            return "n/a"
+        if count < 2 or pd.isna(spread):
+            return f"{mean:.{digits}f}"
+        return f"{mean:.{digits}f} ± {spread:.{digits}f}"
+
+    table = pd.DataFrame({column: [cell(means.loc[key, column], spreads.loc[key, column], counts.loc[key])
+                                   for key in means.index] for column in columns}, index=means.index)
+    table.insert(0, "seeds", counts.values)
+    return table.reset_index()
+
+
+def learning_curves(runs: dict[str, str | os.PathLike]) -> pd.DataFrame:
+    """The `metrics.csv` logs of several runs in one long table with a `run` column."""
+    frames = []
+    for label, run_dir in runs.items():
+        path = Path(run_dir) / "metrics.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the run wrote no metrics log")
+        frame = pd.read_csv(path)
+        frame.insert(0, "run", label)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def long_curves(frame: pd.DataFrame, x: str | None = None) -> tuple[pd.DataFrame, str]:
+    """`learning_curves` reshaped to one row per (run, x, quantity) for plotting every logged number.
+
+    x defaults to the first of `step`, `iteration`, `epoch` the log has.
+    """
+    if x is None:
+        x = next((name for name in ("step", "iteration", "epoch") if name in frame.columns), None)
+        if x is None:
+            raise ValueError(f"metrics.csv has no step / iteration / epoch column (columns: {list(frame.columns)})")
+    skipped = {"run", "split", x, "epoch", "step", "iteration", "time", "lr", "samples_per_second"}
+    numeric = [column for column in frame.columns
+               if column not in skipped and pd.api.types.is_numeric_dtype(frame[column])]
+    keys = ["run", x] + (["split"] if "split" in frame.columns else [])
+    melted = frame.melt(id_vars=keys, value_vars=numeric, var_name="quantity").dropna(subset=["value"])
+    return melted, x
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
@@ -981,29 +612,21 @@ def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
     return out_dir
 
 
-def evaluate_regions(run_dir, data_dir, split: str = "val", regions: str = "swapped") -> dict:
-    """A run's metrics with its regions replaced (`none` or `swapped`); computed once, then read back."""
-    from rexlib.evaluation.evaluate import evaluate_run
-
-    path = Path(run_dir) / f"metrics_{split}-regions-{regions}.json"
-    checkpoint = Path(run_dir) / "checkpoint_best.pt"
-    if path.is_file() and path.stat().st_mtime >= checkpoint.stat().st_mtime:
-        return json.loads(path.read_text())
-    return evaluate_run(run_dir, data_dir, split, regions=regions, include_meteor=False, include_spice=False,
-                        progress=False)
+def results_frame(configs: dict, metrics: Sequence[dict]) -> pd.DataFrame:
+    """One row per run with the paper's columns: configs maps (model label, seed) -> its TrainConfig (a dict
+    in the order of `metrics`, e.g. what `rexlib.notebook_support.runs.evaluate` returned for its values)."""
+    return pd.DataFrame([{"model": label, "seed": seed, "run": config.out, **metrics_row(values)}
+                         for ((label, seed), config), values in zip(configs.items(), metrics)])
 
 
-def diagnostic_rows(places: Workspace, results: pd.DataFrame, split: str = "val", model: str = "REX") -> pd.DataFrame:
-    """Rows to put beside `results` (same columns): the question-only lookup, and each `model` run
-    evaluated with every image's regions swapped for another image's. An answer that reads the image
-    falls to chance when the regions are swapped; one read off the question keeps its accuracy."""
-    lookup = question_only_lookup(places.data_dir, split)
-    rows = [{"model": "question-only lookup (no image)", "seed": seed, "Accuracy": lookup["accuracy"]}
-            for seed in results["seed"].unique()]
-    for row in results[results["model"] == model].itertuples():
-        swapped = evaluate_regions(row.run, places.data_dir, split, "swapped")
-        rows.append({"model": f"{model}, regions swapped", "seed": row.seed, "run": row.run, **metrics_row(swapped)})
-    return pd.DataFrame(rows)
+def diagnostic_rows(lookup: dict, swapped: pd.DataFrame, seeds: Sequence[int]) -> pd.DataFrame:
+    """Rows to put beside a results table (same columns): the question-only lookup (`question_only_lookup`,
+    once per seed so it lines up) and runs evaluated with every image's regions swapped for another
+    image's (`results_frame` of those evaluations). An answer that reads the image falls when its regions
+    are swapped; one read off the question keeps its accuracy."""
+    rows = pd.DataFrame([{"model": "question-only lookup (no image)", "seed": seed, "Accuracy": lookup["accuracy"]}
+                         for seed in seeds])
+    return pd.concat([rows, swapped.assign(model=swapped["model"] + ", regions swapped")], ignore_index=True)
 
 
 def budget_curve(runs: dict[str, str | os.PathLike], split: str = "val") -> pd.DataFrame:

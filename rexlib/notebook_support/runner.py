@@ -1,7 +1,7 @@
 """`python -m rexlib run-notebooks`: execute the numbered notebooks in order with papermill.
 
-Each notebook has a cell tagged `parameters` holding defaults; a size (`tiny` for tests, `demo` for
-`make demo`, `full` for a longer study) overrides them from the `SIZES` table below. Executed copies go to
+Each notebook has a cell tagged `parameters` holding what `make demo` runs; a size (`tiny` for tests,
+`full` for a longer study) overrides them from the `SIZES` table below, `demo` keeps them. Executed copies go to
 OUTPUT/notebooks/, the notebooks themselves write figures to OUTPUT/figures/ and tables to OUTPUT/tables/,
 and this command assembles OUTPUT/REPORT.md from the tables marked for the report.
 
@@ -27,44 +27,33 @@ NOTEBOOKS = ("01_dataset_creation", "02_training", "03_ablations", "04_analysis"
 KERNEL_NAME = "rexlib-runner"
 REPORT_MARKER = "<!-- rex:report -->"
 
-# Parameters shared by every notebook, per size; then each notebook's own. A notebook receives only the
-# names its parameters cell declares (papermill would otherwise warn about unknown parameters).
+# What each size changes in the notebooks' `parameters` cells: values shared by every notebook (`common`), then
+# each notebook's own. A notebook receives only the names its parameters cell declares (papermill would
+# otherwise warn about unknown parameters). `demo` changes nothing: the parameters cells hold what `make demo`
+# runs, so a notebook opened in JupyterLab trains what the README reports. The names that pick the runs 02
+# trains (preset, epochs, max_steps, seeds, device) are common, so 03 and 04 ask for 02's runs and reuse them.
 SIZES: dict[str, dict[str, dict]] = {
-    # A few dozen images and a handful of optimisation steps: for tests, finishes in a few minutes.
+    # A few dozen images and two optimisation steps per run: for tests, about a minute per notebook.
     "tiny": {
-        "common": {"world_images": 30, "world_seed": 0, "preset": "tiny", "device": "cpu", "split": "val"},
-        "01_dataset_creation": {},
-        "02_training": {"seeds": [0], "epochs": 1, "max_steps": 2, "examples": 2},
-        "03_ablations": {"seeds": [0], "epochs": 1, "max_steps": 2, "gate_epochs": 1, "gate_seeds": [0],
-                         "betas": [1.0], "alphas": [1.0], "fractions": [0.5, 1.0], "pretrain_epochs": 1,
-                         "finetune_epochs": 1, "val_every_steps": 1},
-        "04_analysis": {"epochs": 1, "max_steps": 2, "examples": 2},
+        "common": {"world_images": 30, "world_seed": 0, "preset": "tiny", "device": "cpu", "split": "val",
+                   "epochs": 1, "max_steps": 2, "seeds": [0], "meteor": False},
+        "02_training": {"examples": 2},
+        "03_ablations": {"ablation_steps": 2, "ablation_seeds": [0], "val_every_steps": 1, "betas": [2.0],
+                         "alphas": [0.5], "fractions": [0.5], "pretrain_epochs": 1, "finetune_epochs": 1},
+        "04_analysis": {"examples": 2},
     },
-    # The default 2,000-image world; sized so the whole `make demo` stays within ~20 minutes on 2 cores
-    # (training throughput is the limit). 04 shares 02's epochs so it reuses 02's REX run.
-    "demo": {
-        "common": {"world_images": 2000, "world_seed": 0, "preset": "tiny", "device": "cpu", "split": "val"},
-        "01_dataset_creation": {},
-        # 6 runs of 2 epochs (two at a time): about 8 minutes on 2 cores.
-        "02_training": {"seeds": [0, 1, 2], "epochs": 2, "max_steps": 0, "examples": 4},
-        # The gate section reuses 02's six runs; each other ablation and diagnostic run stops after 104 steps
-        # (a third of an epoch), validating every 26; transfer pretrains one epoch, fine-tunes 2 on 5 / 10 %.
-        "03_ablations": {"seeds": [0], "epochs": 1, "max_steps": 104, "gate_epochs": 2, "gate_seeds": [0, 1, 2],
-                         "betas": [0.5, 1.0, 2.0], "alphas": [0.5, 1.0], "fractions": [0.05, 0.1],
-                         "pretrain_epochs": 1, "finetune_epochs": 2, "val_every_steps": 26},
-        # analyses the REX run of 02 (same epochs and seed: reused, not retrained).
-        "04_analysis": {"epochs": 2, "max_steps": 0, "examples": 6},
-    },
-    # A larger world and longer training, with seeds for every ablation: hours on CPU, minutes on a GPU.
+    # The default 2,000-image world and the recipe: the notebooks' own defaults.
+    "demo": {"common": {}},
+    # A larger world, the base model and longer training: hours on CPU, minutes on a GPU. The ablations train
+    # the recipe's epochs (no step limit, no extra validation), so their reference run is 02's REX.
     "full": {
-        "common": {"world_images": 10000, "world_seed": 0, "preset": "base", "device": "auto", "split": "val"},
-        "01_dataset_creation": {},
-        "02_training": {"seeds": [0, 1, 2], "epochs": 20, "examples": 6},
-        "03_ablations": {"seeds": [0, 1, 2], "epochs": 15, "max_steps": 0, "gate_epochs": 20,
-                         "gate_seeds": [0, 1, 2], "val_every_steps": 500, "betas": [0.25, 0.5, 1.0, 2.0, 4.0],
-                         "alphas": [0.25, 0.5, 1.0, 2.0], "fractions": [0.01, 0.05, 0.1, 1.0],
-                         "pretrain_epochs": 15, "finetune_epochs": 10},
-        "04_analysis": {"epochs": 20, "examples": 8},
+        "common": {"world_images": 10000, "world_seed": 0, "preset": "base", "device": "auto", "split": "val",
+                   "epochs": 20, "max_steps": 0, "seeds": [0, 1, 2]},
+        "02_training": {"examples": 6},
+        "03_ablations": {"ablation_steps": 0, "ablation_seeds": [0, 1, 2], "val_every_steps": 0,
+                         "betas": [0.25, 0.5, 1.0, 2.0, 4.0], "alphas": [0.25, 0.5, 1.0, 2.0],
+                         "fractions": [0.01, 0.05, 0.1, 1.0], "pretrain_epochs": 15, "finetune_epochs": 10},
+        "04_analysis": {"examples": 8},
     },
 }
 
@@ -170,14 +159,38 @@ def execute(name: str, size: str, output_dir: Path, root: Path | None = None, ke
     return time.perf_counter() - start
 
 
-def assemble_report(output_dir: Path, size: str, timings: dict[str, float]) -> Path:
-    """Write OUTPUT/REPORT.md from the tables the notebooks marked for the report, in notebook order."""
+def run_times(output_dir: Path, since: float | None = None) -> list[str]:
+    """Markdown rows of the runs trained or evaluated since `since` (a time.time()), from the times each run
+    folder records (`rexlib.notebook_support.runs.TIMES_FILE`): where a notebook's time went."""
+    from rexlib.notebook_support.runs import TIMES_FILE
+
+    paths = sorted((output_dir / "runs").glob(f"**/{TIMES_FILE}"), key=lambda path: path.stat().st_mtime)
+    rows = []
+    for path in paths:
+        if since is not None and path.stat().st_mtime < since:
+            continue
+        times = json.loads(path.read_text())
+        train = times.get("train", {})
+        evaluations = sum(stage["seconds"] for name, stage in times.items() if name.startswith("evaluate"))
+        speed = train.get("samples_per_second")
+        rows.append(f"| {path.parent.relative_to(output_dir / 'runs')} | {train.get('steps', '')} | "
+                    f"{'' if speed is None else f'{speed:.0f}'} | {train.get('seconds', '')} | {evaluations:.0f} |")
+    if not rows:
+        return []
+    return ["| run | steps | samples/s (one process) | train (s) | evaluations (s) |", "|---|---:|---:|---:|---:|",
+            *rows, ""]
+
+
+def assemble_report(output_dir: Path, size: str, timings: dict[str, float], since: float | None = None) -> Path:
+    """Write OUTPUT/REPORT.md from the tables the notebooks marked for the report, in notebook order, after
+    the notebooks' wall times and those of the runs trained or evaluated since `since` (a time.time())."""
     lines = ["# REX: results of the numbered notebooks", "",
              f"Size `{size}`; executed notebooks in `notebooks/`, figures in `figures/`, tables in `tables/`.", ""]
     if timings:
         lines += ["| notebook | wall time (s) |", "|---|---:|"]
         lines += [f"| {name} | {seconds:.0f} |" for name, seconds in timings.items()]
-        lines.append("")
+        lines += [f"| all | {sum(timings.values()):.0f} |", ""]
+        lines += run_times(output_dir, since)
     tables_dir = output_dir / "tables"
     # notebook order first, then the order the notebook wrote its tables in
     tables = sorted(tables_dir.glob("*.md"), key=lambda path: (path.name.split("_", 1)[0], path.stat().st_mtime)) \
@@ -206,7 +219,7 @@ def clear_tables(output_dir: Path, name: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", choices=sorted(SIZES), default="demo",
-                        help="tiny (tests, minutes), demo (make demo, ~20 min on 2 cores), full (long)")
+                        help="tiny (tests, minutes), demo (make demo: the notebooks' own defaults), full (long)")
     parser.add_argument("--only", default=None, help="run only these notebooks: 02, or 01,03, or a full name")
     parser.add_argument("--output-dir", default="outputs", help="where notebooks, figures, tables and REPORT.md go")
     parser.add_argument("--kernel", default=None,
@@ -224,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"run-notebooks: {error}", file=sys.stderr)
         return 2
     timings: dict[str, float] = {}
+    started = time.time()
     with contextlib.ExitStack() as stack:
         kernel = args.kernel or stack.enter_context(runner_kernel())
         for name in names:
@@ -233,9 +247,9 @@ def run(args: argparse.Namespace) -> int:
                 timings[name] = execute(name, args.size, output_dir, root, kernel, args.log_output, args.timeout)
             except NotebookFailed as error:
                 print(f"[run-notebooks] {error}", file=sys.stderr)
-                assemble_report(output_dir, args.size, timings)
+                assemble_report(output_dir, args.size, timings, started)
                 return 1
             print(f"[run-notebooks] {name} done in {timings[name]:.0f} s", flush=True)
-    report = assemble_report(output_dir, args.size, timings)
+    report = assemble_report(output_dir, args.size, timings, started)
     print(f"[run-notebooks] {len(names)} notebooks in {sum(timings.values()):.0f} s; report: {report}")
     return 0
