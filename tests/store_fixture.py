@@ -210,3 +210,16 @@ def save_tiny_pretrained(store: Path, directory: Path) -> Path:
                                      visual_embedding_dim=32)).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return Path(directory)
+
+
+def build_world_store(root: Path, images: int, feature_dim: int, splits=("train", "val")) -> tuple[Path, Path]:
+    """A small embedded world (no pictures) in ROOT/world and its GQA-REX store in ROOT/data, built by the
+    package's own commands: for tests that need real scene graphs beside the store."""
+    from rexlib.dataset.build import build
+    from rexlib.world import build_world
+
+    world, data = Path(root) / "world", Path(root) / "data"
+    build_world(world, images=images, seed=0, feature_dim=feature_dim, render=False, progress=False,
+                log=lambda _: None)
+    build(world, world / "regions.h5", data, splits=list(splits), workers=1)
+    return world, data

@@ -6,19 +6,16 @@ import json
 
 import pandas as pd
 import pytest
+from store_fixture import build_world_store
 
 from rexlib import gqa
-from rexlib.dataset.build import build
 from rexlib.notebook_support import experiments, gallery
-from rexlib.world import build_world
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("gallery")
-    world, data = root / "world", root / "data"
-    build_world(world, images=30, seed=0, feature_dim=8, render=False, progress=False, log=lambda _: None)
-    build(world, world / "regions.h5", data, splits=["train", "val"], workers=1)
+    world, data = build_world_store(root, images=30, feature_dim=8)
     return world, data
 
 

@@ -7,19 +7,16 @@ import json
 
 import pytest
 import torch
+from store_fixture import build_world_store
 
-from rexlib.dataset.build import build
 from rexlib.notebook_support import experiments, lesson, runs
 from rexlib.training.config import TrainConfig
-from rexlib.world import build_world
 
 
 @pytest.fixture(scope="module")
 def places(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebook-runs")
-    world, data = root / "world", root / "data"
-    build_world(world, images=30, seed=0, feature_dim=8, render=False, progress=False, log=lambda _: None)
-    build(world, world / "regions.h5", data, splits=["train", "val"], workers=1)
+    world, data = build_world_store(root, images=30, feature_dim=8)
     return experiments.workspace(str(root), "out", "tiny", world_dir=str(world), data_dir=str(data))
 
 
@@ -85,8 +82,8 @@ def test_train_and_evaluate_once_then_reuse(places):
 
 
 def test_a_failing_run_names_itself_and_foreign_folders_are_kept(places, tmp_path):
-    broken = dataclasses.replace(runs.run_config(places, max_steps=1), mode="no-such-mode")
-    with pytest.raises(RuntimeError, match="train_one.*no-such-mode"):
+    broken = dataclasses.replace(runs.run_config(places, max_steps=1), val_split="no-such-split")
+    with pytest.raises(RuntimeError, match="train_one.*no-such-split"):
         runs.train([broken], processes=1)
     foreign = tmp_path / "mine"
     foreign.mkdir()

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from store_fixture import build_world_store
 
-from rexlib.dataset.build import build
 from rexlib.model import REX, REXConfig
 from rexlib.model.pretrained import question_tokenizer
 from rexlib.pretraining import captions as C
 from rexlib.pretraining.data import CaptionImages, build_tokenizer, caption_words, make_batch
 from rexlib.pretraining.loop import PretrainConfig, _losses, build_model, pretrain
-from rexlib.world import build_world
 
 SCENE = {
     "width": 300, "height": 300,
@@ -83,9 +82,7 @@ def test_a_corrupted_caption_swaps_one_content_phrase_for_one_of_its_kind():
 @pytest.fixture(scope="module")
 def world_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretraining")
-    world, data = root / "world", root / "data"
-    build_world(world, images=40, seed=0, feature_dim=16, render=False, progress=False, log=lambda _: None)
-    build(world, world / "regions.h5", data, splits=["train", "val"], workers=1)
+    world, data = build_world_store(root, images=40, feature_dim=16)
     return world, data
 
 
