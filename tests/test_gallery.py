@@ -91,7 +91,7 @@ def test_gallery_figures_draw_one_picture_per_row_and_nothing_for_no_rows(store)
     _world, data = store
     frame = experiments.load_examples(data, "train", per_question_grounding=False).head(3)
     frame = frame.assign(explanation_pred=frame["explanation_gt"], answer_pred=frame["answer_gt"], correct=True)
-    boxes = experiments.RegionBoxes(data)
+    boxes = experiments.ImageRowBoxes(data)
     figure = gallery.comparison_figure(frame, boxes, None, columns=2, title="examples", mark_correct=True)
     assert len([ax for ax in figure.axes if ax.images]) == 3 and figure._suptitle.get_text() == "examples"
     assert gallery.comparison_titles(frame.head(1), mark_correct=True)[0].startswith("right: ")

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from rexlib.notebook_support.experiments import RegionBoxes, load_examples
+from rexlib.notebook_support.experiments import ImageRowBoxes, load_examples
 from rexlib.notebook_support.widgets import Explorer
 from tests.store_fixture import make_tiny_store
 
@@ -88,7 +88,7 @@ def test_dropdown_and_slider_change_image_and_answer(store_and_run):
 
 def test_explorer_without_predictions_and_with_empty_filter(store_and_run):
     data_dir, _ = store_and_run
-    explorer = Explorer(load_examples(data_dir, "val"), RegionBoxes(data_dir))
+    explorer = Explorer(load_examples(data_dir, "val"), ImageRowBoxes(data_dir))
     assert explorer.correctness_filter.disabled
     assert "predicted" not in explorer.details.value
     explorer.type_filter.options = [*explorer.type_filter.options, "nothing-like-this"]
@@ -102,4 +102,4 @@ def test_explorer_rejects_a_table_without_the_needed_columns(store_and_run):
     data_dir, _ = store_and_run
     frame = load_examples(data_dir, "val").drop(columns=["image_id"])
     with pytest.raises(ValueError, match="image_id"):
-        Explorer(frame, RegionBoxes(data_dir))
+        Explorer(frame, ImageRowBoxes(data_dir))

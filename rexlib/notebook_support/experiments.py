@@ -27,9 +27,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from rexlib import layout
 from rexlib.boxes import iou_matrix
-from rexlib.dataset.store import regions_path
-from rexlib.io import atomic_h5, decode_strings, read_json, write_json
+from rexlib.dataset.store import read_region_boxes, regions_path
+from rexlib.io import atomic_h5, atomic_path, decode_strings, read_json, write_json
 from rexlib.notebook_support.gallery import first_explanation, pick_gallery
 
 load_json = read_json  # the notebooks' name: a missing file is an error that names it
@@ -124,10 +125,10 @@ def ensure_dataset(gqa_dir: str | os.PathLike, data_dir: str | os.PathLike, regi
     Returns the build reports, split -> `build_report_{split}.json` contents.
     """
     data_dir = Path(data_dir)
-    if not (data_dir / "dataset.json").is_file():
+    if not (data_dir / layout.DATASET_INFO).is_file():
         from rexlib.dataset.build import build
 
-        regions_path = Path(regions) if regions else Path(gqa_dir) / "regions.h5"
+        regions_path = Path(regions) if regions else Path(gqa_dir) / layout.REGIONS
         available = [split for split in splits if (Path(gqa_dir) / "questions" /
                                                    f"{split}_balanced_questions.json").is_file()]
         if not available:
@@ -246,10 +247,10 @@ def region_words(grounded, scene) -> dict[str, str]:
 def split_table(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
     """One row per question of a built split: ids, question text, types, families, image and answer."""
     data_dir = Path(data_dir)
-    path = data_dir / f"{split}.h5"
+    path = data_dir / layout.split_file(split)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (is '{split}' a built split of {data_dir}?)")
-    vocab = json.loads((data_dir / "vocab.json").read_text())
+    vocab = read_json(data_dir / layout.VOCAB)
     with h5py.File(path, "r") as store:
         question_ids = decode_strings(store["question_ids"])
         frame = pd.DataFrame({"question_id": question_ids,
@@ -281,12 +282,12 @@ def split_table(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
     return frame
 
 
-class RegionBoxes:
-    """All the detector boxes of a store, read once, indexed by image row (for the explorer and figures)."""
+class ImageRowBoxes:
+    """A store's detector boxes by image row (the `image_index` of its questions), for the explorer and
+    figures; read once through `rexlib.dataset.store.read_region_boxes`."""
 
     def __init__(self, data_dir: str | os.PathLike):
-        with h5py.File(regions_path(Path(data_dir)), "r") as regions:
-            self.boxes = np.asarray(regions["boxes"][()], dtype=np.float32)
+        self.boxes = read_region_boxes(regions_path(Path(data_dir))).boxes
 
     def __call__(self, image_index: int) -> np.ndarray:
         return self.boxes[int(image_index)]
@@ -321,7 +322,7 @@ def word_frequencies(frame: pd.DataFrame, top: int = 25) -> pd.DataFrame:
 
 def vocabulary_summary(data_dir: str | os.PathLike) -> pd.DataFrame:
     """Sizes of the three vocabularies of a store."""
-    vocab = json.loads((Path(data_dir) / "vocab.json").read_text())
+    vocab = read_json(Path(data_dir) / layout.VOCAB)
     words = [token for token in vocab["explanation"] if not (token.startswith(("#", "@", "<")) and len(token) > 1)]
     rows = [("explanation tokens (all)", len(vocab["explanation"])), ("explanation words", len(words)),
             ("answers", len(vocab["answer"])), ("question words", len(vocab["question"]))]
@@ -365,7 +366,7 @@ def _per_question_grounding(data_dir: Path, split: str, frame: pd.DataFrame) -> 
     if not truth_path.is_file():
         return [float("nan")] * len(frame)
     truth = json.loads(truth_path.read_text())
-    boxes = RegionBoxes(data_dir)
+    boxes = ImageRowBoxes(data_dir)
     image_of = dict(zip(frame["question_id"], frame["image_index"]))
     size_of = {qid: (width, height) for qid, width, height in zip(frame["question_id"], frame["width"], frame["height"])}
     scores = grounding_score(dict(zip(frame["question_id"], frame["explanation_pred"])), truth,
@@ -436,7 +437,7 @@ def learning_curves(runs: dict[str, str | os.PathLike]) -> pd.DataFrame:
     """The `metrics.csv` logs of several runs in one long table with a `run` column."""
     frames = []
     for label, run_dir in runs.items():
-        path = Path(run_dir) / "metrics.csv"
+        path = Path(run_dir) / layout.METRICS_LOG
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the run wrote no metrics log")
         frame = pd.read_csv(path)
@@ -485,14 +486,12 @@ def save_table(frame: pd.DataFrame, name: str, tables_dir: str | os.PathLike, ca
     tables_dir = Path(tables_dir)
     tables_dir.mkdir(parents=True, exist_ok=True)
     csv_path = tables_dir / f"{name}.csv"
-    temporary = tables_dir / f".{name}.csv.tmp"
-    frame.to_csv(temporary, index=False)
-    os.replace(temporary, csv_path)
+    with atomic_path(csv_path) as temporary:
+        frame.to_csv(temporary, index=False)
     lines = [REPORT_MARKER] if report else []
     lines += [f"### {caption or name}", "", markdown_table(frame), ""]
-    temporary = tables_dir / f".{name}.md.tmp"
-    temporary.write_text("\n".join(lines))
-    os.replace(temporary, tables_dir / f"{name}.md")
+    with atomic_path(tables_dir / f"{name}.md") as temporary:
+        temporary.write_text("\n".join(lines))
     return csv_path
 
 
@@ -544,7 +543,7 @@ def question_only_lookup(data_dir, split: str = "val", train_split: str = "train
     """Accuracy ×100 of answering each `split` question with the most frequent `train_split` answer of the
     same question text (word ids), else of its `types.detailed`, else the most frequent answer overall."""
     def read(name: str):
-        with h5py.File(Path(data_dir) / f"{name}.h5", "r") as handle:
+        with h5py.File(Path(data_dir) / layout.split_file(name), "r") as handle:
             lengths = handle["question_lengths"][:]
             questions = [tuple(row[:length]) for row, length in zip(handle["questions"][:], lengths)]
             return questions, handle["answers"][:], decode_strings(handle["types_detailed"])
@@ -573,7 +572,7 @@ def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
     background bit. Same boxes, questions and explanations (the other files are linked), so a model
     trained on it separates reading the image from reasoning. Returns `out_dir`."""
     data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir)
-    if (out_dir / "dataset.json").is_file():
+    if (out_dir / layout.DATASET_INFO).is_file():
         return out_dir
     scenes: dict = {}
     for path in sorted((Path(gqa_dir) / "sceneGraphs").glob("*_sceneGraphs.json")):
@@ -581,7 +580,7 @@ def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
     words = sorted({word for scene in scenes.values() for obj in scene["objects"].values()
                     for word in [f"name:{obj['name']}", *(f"attribute:{value}" for value in obj["attributes"])]})
     column = {word: index + 1 for index, word in enumerate(words)}  # column 0: background
-    info = json.loads((data_dir / "dataset.json").read_text())
+    info = read_json(data_dir / layout.DATASET_INFO)
     regions = regions_path(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with h5py.File(regions, "r") as source:
@@ -605,9 +604,9 @@ def oracle_store(data_dir, gqa_dir, out_dir, min_iou: float = 0.5) -> Path:
             for key in source:
                 target[key] = features if key == "features" else source[key][:]
     for path in data_dir.iterdir():
-        if path.name not in ("dataset.json", "partial") and not (out_dir / path.name).exists():
+        if path.name not in (layout.DATASET_INFO, "partial") and not (out_dir / path.name).exists():
             (out_dir / path.name).symlink_to(path)
-    write_json(out_dir / "dataset.json", {**info, "regions": "regions_oracle.h5",
+    write_json(out_dir / layout.DATASET_INFO, {**info, "regions": "regions_oracle.h5",
                                            "source": f"oracle regions of {data_dir} from {gqa_dir} scene graphs"})
     return out_dir
 

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from rexlib.boxes import GRID_SIZE, grid_cell_box
+from rexlib.io import atomic_path
 
 # Twelve colours that stay distinct on photographs and on the world's flat renders (seaborn's
 # "bright" palette plus four darker ones); explanations rarely hold more than four region tokens.
@@ -247,10 +248,8 @@ def new_axes(width: float = 6.0, height: float = 3.6, columns: int = 1):
 def save_figure(figure, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Save a figure as png atomically (temp file, then rename) and return its path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
-    os.replace(temporary, path)
+    with atomic_path(path, keep_ending=True) as temporary:  # matplotlib picks the format by the ending
+        figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
     return path
 
 

@@ -76,9 +76,9 @@ class Explorer:
     @classmethod
     def from_run(cls, data_dir, run_dir=None, split: str = "val", images_dir=None, **options) -> Explorer:
         """An explorer over a split of a store and (optionally) a run's predictions on it."""
-        from rexlib.notebook_support.experiments import RegionBoxes, load_examples
+        from rexlib.notebook_support.experiments import ImageRowBoxes, load_examples
 
-        return cls(load_examples(data_dir, split, run_dir), RegionBoxes(data_dir), images_dir, **options)
+        return cls(load_examples(data_dir, split, run_dir), ImageRowBoxes(data_dir), images_dir, **options)
 
     # ------------------------------------------------------------------ driving it from code
 
