@@ -61,7 +61,7 @@ from rexlib.dataset.store import (
     write_split,
 )
 from rexlib.dataset.vocab import Vocabularies, build_vocabularies, tokenize_question
-from rexlib.io import read_json, write_json
+from rexlib.io import atomic_path, read_json, write_json
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
@@ -258,10 +258,8 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
 
 
 def _write_pickle(path: Path, value) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(temporary, path)
 
 
 def _run_chunk(task: tuple[str, int, int, int, str]) -> dict:
