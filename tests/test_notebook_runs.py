@@ -23,6 +23,9 @@ def places(tmp_path_factory):
 def test_run_names_follow_the_config_and_tell_configs_apart(places):
     assert runs.run_name(runs.recipe()) == "rex-seed0"
     assert runs.run_name(dataclasses.replace(runs.recipe(), structure_gate=False, seed=2)) == "baseline-seed2"
+    # a backbone other than the recipe's is named by its folder, never by its whole path
+    other = dataclasses.replace(runs.recipe(), pretrained="/somewhere/weights/visualbert-x")
+    assert runs.run_name(other) == "rex-pretrainedvisualbert-x-seed0"
     short = runs.run_config(places, beta=0.5, max_steps=104, val_every_steps=26, device="cpu")
     assert short.out.endswith("tiny-rex-beta0.5-steps104-val26-seed0") and short.data == str(places.data_dir)
     assert runs.run_name(dataclasses.replace(short, box_geometry=False)) == "rex-beta0.5-no-box-geometry-steps104-val26-seed0"

@@ -51,12 +51,15 @@ MODE_NAMES = {"multitask": "rex", "explanation": "explanation-only", "vqa-finetu
               "answer-only": "answer-only"}
 
 
-def recipe() -> TrainConfig:
-    """The demo recipe: `TrainConfig`'s defaults (what `python -m rexlib train` trains without flags)."""
-    return TrainConfig(data="", out="")
+def recipe(data: str = "") -> TrainConfig:
+    """The demo recipe: `TrainConfig`'s defaults (what `python -m rexlib train` trains without flags); on a
+    store, its backbone is the one the recipe picks for that store (`pretrained="auto"`)."""
+    return TrainConfig(data=data, out="")
 
 
 def _format(value) -> str:
+    if isinstance(value, str) and os.sep in value:  # a path (a backbone directory): its folder's name
+        return Path(value).name
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -66,7 +69,7 @@ def run_name(config: TrainConfig) -> str:
     name = MODE_NAMES[config.mode]
     if not config.structure_gate:
         name = "baseline" if config.mode == "multitask" else name + "-nogate"
-    parts, defaults = [name], recipe()
+    parts, defaults = [name], recipe(config.data)
     for field in dataclasses.fields(TrainConfig):
         value, default = getattr(config, field.name), getattr(defaults, field.name)
         if field.name in UNNAMED_FIELDS or value == default:
