@@ -194,6 +194,6 @@ def _grid(pictures: Iterable, titles: list[str], columns: int, title: str):
     if not pictures:
         return None
     figure = viz.image_grid(pictures, titles, columns=min(columns, len(pictures)))
-    if title:
-        figure.suptitle(title)
+    if title:  # above the panels' own two-line titles, not on them (saved with a tight bounding box)
+        figure.suptitle(title, y=1.0, va="bottom", fontsize="x-large")
     return figure
