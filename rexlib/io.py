@@ -8,6 +8,7 @@ a crash never leaves a half-written file under the final name. HDF5 datasets are
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -66,6 +67,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Atomically write ``data`` (an encoded image, a json text with its own formatting)."""
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks (checksums of shipped weights, fingerprints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path: str | os.PathLike):

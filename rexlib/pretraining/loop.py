@@ -11,7 +11,6 @@ and `pretraining.json` (recipe, command, metrics, the regions file it was traine
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import random
@@ -31,7 +30,7 @@ from transformers import VisualBertForPreTraining
 from rexlib import gqa, layout
 from rexlib.dataset.store import regions_path
 from rexlib.dataset.vocab import QUESTION_SPECIALS, Vocabularies
-from rexlib.io import atomic_path, read_json, write_json
+from rexlib.io import atomic_path, file_sha256, read_json, write_json
 from rexlib.model.backbone import GeometryAwareProjection, visualbert_config
 from rexlib.model.config import REXConfig
 from rexlib.options import option
@@ -68,14 +67,6 @@ class PretrainConfig:
     stop_after_steps: int | None = option(None, "simulate a kill: return at the first checkpoint after this many "
                                           "steps")
     device: str = option("auto", "auto (cuda when there is one) | cpu | cuda[:N]")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _question_words(store: Path) -> set[str]:

@@ -8,11 +8,11 @@ initialised backbone unless `--pretrained DIR` names one.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from rexlib import layout
-from rexlib.io import read_json
-from rexlib.pretraining.loop import file_sha256
+from rexlib.io import file_sha256, read_json
 
 SHIPPED_BACKBONE = Path(__file__).resolve().parents[2] / "weights" / "visualbert-world-tiny"
 AUTO = "auto"
@@ -25,10 +25,18 @@ def backbone_for(regions_file: str | Path, folder: Path = SHIPPED_BACKBONE) -> P
     if not recipe_file.is_file() or not regions_file.is_file():
         return None
     trained_on = read_json(recipe_file)["regions"]
-    size = regions_file.stat().st_size  # a cheap first check: real GQA's features are tens of GB
-    if trained_on.get("bytes", size) != size or file_sha256(regions_file) != trained_on["sha256"]:
+    stat = regions_file.stat()  # the size is a cheap first check: real GQA's features are tens of GB
+    if trained_on.get("bytes", stat.st_size) != stat.st_size:
+        return None
+    if _regions_digest(str(regions_file.resolve()), stat.st_size, stat.st_mtime_ns) != trained_on["sha256"]:
         return None
     return Path(folder)
+
+
+@lru_cache(maxsize=8)
+def _regions_digest(path: str, size: int, mtime_ns: int) -> str:
+    """Hashed once per file version: every TrainConfig resolves `auto`, and notebooks make dozens."""
+    return file_sha256(path)
 
 
 def verify(folder: Path = SHIPPED_BACKBONE) -> list[str]:
