@@ -19,7 +19,7 @@ PRESETS: dict[str, dict] = {
                  "word_embedding_size": 300, "attention_size": 512, "answer_hidden_size": 1536, "region_feature_dim": 2048},
 }
 # The paper's model exactly: base sizes, region features only (no box geometry), answer from [CLS].
-PRESETS["paper"] = {**PRESETS["base"], "box_geometry": False, "answer_head": "cls"}
+PRESETS["paper"] = {**PRESETS["base"], "box_geometry": False, "answer_head": "cls", "region_feedback": False}
 
 ANSWER_HEADS = ("cls", "regions")
 BACKBONES = ("visualbert", "lxmert")
@@ -60,6 +60,8 @@ class REXConfig:
     dropout: float = option(0.1, "backbone hidden states, word embeddings, decoder output")
     attention_dropout: float = option(0.0, "backbone attention probabilities (a costly mask on CPU)")
     structure_gate: bool = option(True, "the structure gate (REX); off: the baseline (p = p_vocab)")
+    region_feedback: bool = option(True, "feed a pointed region's state back with its #k token, so the next words "
+                                         "can read that region; off: the paper's decoder (the #k embedding alone)")
     scheduled_sampling: float = option(0.0, "probability of feeding the model's own previous word in training")
     # loss weights, the paper's: total = answer + alpha * explanation + beta * gate (+ gamma * answer attention)
     alpha: float = option(1.0, "explanation-loss (NLL) weight: total = answer + alpha explanation + beta gate")
@@ -88,6 +90,7 @@ class REXConfig:
         if unknown:
             raise ValueError(f"REXConfig: unknown fields {sorted(unknown)}")
         values = dict(values)
+        values.setdefault("region_feedback", False)  # runs saved before the option had the paper's decoder
         if "region_token_ids" in values:
             values["region_token_ids"] = tuple(values["region_token_ids"])
         return cls(**values)

@@ -3,6 +3,7 @@
 Per step t (B = batch, K = 36 regions, H = backbone width, D = decoder state, E = word embedding):
 
     attention state  a_t = AttentionGRU([mean_k r_k, h_{t-1}, embed(w_{t-1})], a_{t-1})
+                     (region feedback: embed(#k) + W_f r_k, so the words after `#k` can read region k)
     attended region  v_t = sum_k softmax_k(w · tanh(W_v r_k) ⊙ tanh(W_q a_t)) r_k
     language state   h_t = LanguageGRU([tanh(W v_t) ⊙ tanh(W cls), a_t], h_{t-1})
     p_vocab          = softmax(W_o h_t)
@@ -147,6 +148,13 @@ class ExplanationDecoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.register_buffer("region_token_ids", torch.tensor(config.region_token_ids, dtype=torch.long),
                              persistent=False)
+        # The embedding of `#3` alone says "region 3", not what region 3 shows (regions come in detector
+        # order, different in every image); feeding the pointed region's state back with it lets the words
+        # that follow ("the #3 is [white]") read that region (CopyNet's "selective read").
+        self.region_feedback = nn.Linear(region_size, config.word_embedding_size) if config.region_feedback else None
+        token_regions = torch.full((config.explanation_vocab_size,), -1, dtype=torch.long)
+        token_regions[self.region_token_ids] = torch.arange(len(config.region_token_ids))
+        self.register_buffer("token_regions", token_regions, persistent=False)
 
     def prepare(self, cls, regions) -> DecoderContext:
         return DecoderContext(
@@ -161,10 +169,20 @@ class ExplanationDecoder(nn.Module):
         zeros = context.cls.new_zeros(context.cls.shape[0], self.config.decoder_hidden_size)
         return DecoderState(zeros, zeros)
 
+    def embed(self, tokens, context: DecoderContext):
+        """Word embeddings of ``tokens`` (B,) or (B,T), with each `#k` token's region fed back (B,...,E)."""
+        embedded = self.word_embedding(tokens)
+        if self.region_feedback is not None:
+            regions = self.token_regions[tokens]                                               # (B,...) k or -1
+            flat = regions.clamp(min=0).reshape(regions.shape[0], -1)                          # (B,T')
+            pointed = context.regions.gather(1, flat[..., None].expand(-1, -1, context.regions.shape[-1]))
+            feedback = self.region_feedback(pointed).reshape(*regions.shape, -1)               # (B,...,E)
+            embedded = embedded + feedback * (regions >= 0)[..., None]
+        return self.dropout(embedded)
+
     def step(self, previous_tokens, state: DecoderState, context: DecoderContext) -> DecoderState:
         """One step of both GRUs from the previous word ids (B,)."""
-        previous_word = self.dropout(self.word_embedding(previous_tokens))                     # (B,E)
-        return self._step_embedded(previous_word, state, context)
+        return self._step_embedded(self.embed(previous_tokens, context), state, context)
 
     def _step_embedded(self, previous_word, state: DecoderState, context: DecoderContext) -> DecoderState:
         attention = self.attention_gru(context.mean_region, state.language, previous_word, state.attention)
@@ -186,7 +204,7 @@ class ExplanationDecoder(nn.Module):
         batch_size, steps = explanation_tokens.shape                                          # (B,T)
         start = explanation_tokens.new_full((batch_size, 1), self.config.start_token_id)
         inputs = torch.cat([start, explanation_tokens[:, :-1]], dim=1)                         # (B,T)
-        embedded = self.dropout(self.word_embedding(inputs))                                   # (B,T,E)
+        embedded = self.embed(inputs, context)                                                 # (B,T,E)
         sampling = self.training and self.config.scheduled_sampling > 0
         state = self.initial_state(context)
         language_states = []
@@ -197,7 +215,7 @@ class ExplanationDecoder(nn.Module):
                 with torch.no_grad():
                     predicted = self.distribution(state.language, context)[0].argmax(dim=-1)   # (B,)
                 use_own = torch.rand(batch_size, device=inputs.device) < self.config.scheduled_sampling
-                own_word = self.dropout(self.word_embedding(predicted))
+                own_word = self.embed(predicted, context)
                 previous_word = torch.where(use_own[:, None], own_word, previous_word)
             state = self._step_embedded(previous_word, state, context)
             language_states.append(state.language)
