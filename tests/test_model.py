@@ -257,3 +257,32 @@ def test_region_feedback_embeds_the_pointed_region(store):
     assert REXConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "region_feedback"}).region_feedback \
         is False                                                           # runs saved before the option
     assert REXConfig.preset("paper").region_feedback is False
+
+
+def test_question_attention_reads_the_question_tokens_not_their_padding(store):
+    torch.manual_seed(0)
+    batch = REXDataset(store, "train").batch(range(4))
+    model = REX(tiny_config(store, dropout=0.0)).eval()
+    decoder = model.decoder
+    with torch.no_grad():
+        context, _ = model.encode(batch)
+        assert context.text.shape[:2] == batch["question_mask"].shape
+        text_mask = context.text_mask.clone()
+        text_mask[0, -1] = False                                   # as if the first question were one word shorter
+        context = dataclasses.replace(context, text_mask=text_mask)
+        state = decoder.initial_state(context)
+        start = torch.full((4,), model.config.start_token_id)
+        _, weights = decoder.question_attention(context.projected_text, context.text, state.language, context.text_mask)
+        assert torch.allclose(weights.sum(-1), torch.ones(4)) and (weights[~context.text_mask] == 0).all()
+        before = decoder.step(start, state, context).attention
+        padded = ~context.text_mask
+        noisy = dataclasses.replace(context, text=context.text + 5.0 * padded[..., None],
+                                    projected_text=context.projected_text + 5.0 * padded[..., None])
+        assert torch.allclose(decoder.step(start, state, noisy).attention, before, atol=1e-6)   # padding unread
+        first = torch.zeros_like(padded)
+        first[:, 1] = True                                                                      # a real word
+        changed = dataclasses.replace(context, text=context.text + first[..., None],
+                                      projected_text=context.projected_text + first[..., None])
+        assert not torch.allclose(decoder.step(start, state, changed).attention, before)      # the words are read
+    assert REX(tiny_config(store, question_attention=False)).decoder.question_attention is None
+    assert REXConfig.preset("paper").question_attention is False

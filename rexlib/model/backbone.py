@@ -74,6 +74,8 @@ def load_geometry(projection: GeometryAwareProjection, pretrained: str) -> None:
 class BackboneOutput:
     cls: torch.Tensor        # (B, H)     [CLS] state: the question read against the image
     regions: torch.Tensor    # (B, 36, H) fused region states (what the decoder attends to and points at)
+    text: torch.Tensor       # (B, Lq, H) fused question-token states
+    text_mask: torch.Tensor  # (B, Lq) bool: real tokens
 
 
 def visualbert_config(config: REXConfig) -> VisualBertConfig:
@@ -154,7 +156,8 @@ class Backbone(nn.Module):
                 visual_embeds=visual_inputs,
                 visual_attention_mask=region_mask,
             ).last_hidden_state                                           # (B, Lq+36, H)
-            return BackboneOutput(cls=hidden[:, 0], regions=hidden[:, text_length:])
+            return BackboneOutput(cls=hidden[:, 0], regions=hidden[:, text_length:], text=hidden[:, :text_length],
+                                  text_mask=question_mask.bool())
         output = self.model(
             input_ids=question_tokens,
             visual_feats=region_features,
@@ -162,4 +165,5 @@ class Backbone(nn.Module):
             attention_mask=question_mask.long(),
             visual_attention_mask=region_mask,
         )
-        return BackboneOutput(cls=output.language_output[:, 0], regions=output.vision_output)  # (B,H), (B,36,H)
+        return BackboneOutput(cls=output.language_output[:, 0], regions=output.vision_output,  # (B,H), (B,36,H)
+                              text=output.language_output, text_mask=question_mask.bool())

@@ -19,7 +19,8 @@ PRESETS: dict[str, dict] = {
                  "word_embedding_size": 300, "attention_size": 512, "answer_hidden_size": 1536, "region_feature_dim": 2048},
 }
 # The paper's model exactly: base sizes, region features only (no box geometry), answer from [CLS].
-PRESETS["paper"] = {**PRESETS["base"], "box_geometry": False, "answer_head": "cls", "region_feedback": False}
+PRESETS["paper"] = {**PRESETS["base"], "box_geometry": False, "answer_head": "cls", "region_feedback": False,
+                    "question_attention": False}
 
 ANSWER_HEADS = ("cls", "regions")
 BACKBONES = ("visualbert", "lxmert")
@@ -60,6 +61,9 @@ class REXConfig:
     dropout: float = option(0.1, "backbone hidden states, word embeddings, decoder output")
     attention_dropout: float = option(0.0, "backbone attention probabilities (a costly mask on CPU)")
     structure_gate: bool = option(True, "the structure gate (REX); off: the baseline (p = p_vocab)")
+    question_attention: bool = option(True, "each decoder step attends over the question's token states and feeds "
+                                            "what it read to the attention GRU; off: the paper's decoder, which sees "
+                                            "the question only through [CLS]")
     region_feedback: bool = option(True, "feed a pointed region's state back with its #k token, so the next words "
                                          "can read that region; off: the paper's decoder (the #k embedding alone)")
     scheduled_sampling: float = option(0.0, "probability of feeding the model's own previous word in training")
@@ -90,7 +94,8 @@ class REXConfig:
         if unknown:
             raise ValueError(f"REXConfig: unknown fields {sorted(unknown)}")
         values = dict(values)
-        values.setdefault("region_feedback", False)  # runs saved before the option had the paper's decoder
+        for added in ("region_feedback", "question_attention"):  # runs saved before these options: the paper's
+            values.setdefault(added, False)
         if "region_token_ids" in values:
             values["region_token_ids"] = tuple(values["region_token_ids"])
         return cls(**values)

@@ -2,7 +2,8 @@
 
 Per step t (B = batch, K = 36 regions, H = backbone width, D = decoder state, E = word embedding):
 
-    attention state  a_t = AttentionGRU([mean_k r_k, h_{t-1}, embed(w_{t-1})], a_{t-1})
+    question read    q_t = sum_j softmax_j(w · tanh(W_x x_j) ⊙ tanh(W_h h_{t-1})) x_j   over question tokens x_j
+    attention state  a_t = AttentionGRU([mean_k r_k, h_{t-1}, embed(w_{t-1}), q_t], a_{t-1})
                      (region feedback: embed(#k) + W_f r_k, so the words after `#k` can read region k)
     attended region  v_t = sum_k softmax_k(w · tanh(W_v r_k) ⊙ tanh(W_q a_t)) r_k
     language state   h_t = LanguageGRU([tanh(W v_t) ⊙ tanh(W cls), a_t], h_{t-1})
@@ -34,10 +35,14 @@ class DecoderContext:
     mean_region: torch.Tensor         # (B, H)
     projected_regions: torch.Tensor   # (B, K, A) tanh(W_v r_k)
     projected_cls: torch.Tensor       # (B, D)    tanh(W cls)
+    text: torch.Tensor | None = None            # (B, Lq, H) question-token states (question attention)
+    text_mask: torch.Tensor | None = None       # (B, Lq) bool
+    projected_text: torch.Tensor | None = None  # (B, Lq, A) tanh(W_x x_j)
 
     def repeat(self, times: int) -> DecoderContext:
         """Each question repeated `times` times in a row (beam search: B -> B*times)."""
-        return DecoderContext(*(value.repeat_interleave(times, dim=0) for value in vars(self).values()))
+        return DecoderContext(*(None if value is None else value.repeat_interleave(times, dim=0)
+                                for value in vars(self).values()))
 
 
 @dataclass
@@ -52,13 +57,14 @@ class DecoderState:
 class AttentionGRU(nn.Module):
     """Reads the image summary, the language state and the previous word; decides where to look next."""
 
-    def __init__(self, region_size: int, hidden_size: int, word_embedding_size: int):
+    def __init__(self, region_size: int, hidden_size: int, word_embedding_size: int, question_size: int = 0):
         super().__init__()
-        self.cell = nn.GRUCell(region_size + hidden_size + word_embedding_size, hidden_size)
+        self.cell = nn.GRUCell(region_size + hidden_size + word_embedding_size + question_size, hidden_size)
 
-    def forward(self, mean_region, language_state, previous_word, attention_state):
-        # (B,H), (B,D), (B,E), (B,D) -> (B,D)
-        return self.cell(torch.cat([mean_region, language_state, previous_word], dim=-1), attention_state)
+    def forward(self, mean_region, language_state, previous_word, attention_state, question=None):
+        # (B,H), (B,D), (B,E), (B,D) [, (B,H) the question read] -> (B,D)
+        inputs = [mean_region, language_state, previous_word] + ([] if question is None else [question])
+        return self.cell(torch.cat(inputs, dim=-1), attention_state)
 
 
 class RegionAttention(nn.Module):
@@ -74,9 +80,12 @@ class RegionAttention(nn.Module):
     def project_regions(self, regions):
         return torch.tanh(self.region_projection(regions))                          # (B,K,A)
 
-    def forward(self, projected_regions, regions, attention_state):
+    def forward(self, projected_regions, regions, attention_state, mask=None):
         joint = projected_regions * torch.tanh(self.state_projection(attention_state))[:, None, :]  # (B,K,A)
-        weights = torch.softmax(self.score(joint).squeeze(-1), dim=-1)                          # (B,K)
+        scores = self.score(joint).squeeze(-1)                                                   # (B,K)
+        if mask is not None:  # the question read: padding tokens get no weight
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=-1)                                                  # (B,K)
         # A weighted sum rather than bmm: 64 tiny (1x36)(36xH) products are slow on CPU, backward too.
         attended = (weights[:, :, None] * regions).sum(dim=1)                                    # (B,H)
         return attended, weights
@@ -141,7 +150,12 @@ class ExplanationDecoder(nn.Module):
         hidden = config.decoder_hidden_size
         self.word_embedding = nn.Embedding(config.explanation_vocab_size, config.word_embedding_size,
                                            padding_idx=config.pad_token_id)
-        self.attention_gru = AttentionGRU(region_size, hidden, config.word_embedding_size)
+        # The paper's decoder sees the question only through [CLS]; reading its tokens tells each step which
+        # words it is explaining now ("the cup", then "on the right"), the words the pointer must match.
+        self.question_attention = (RegionAttention(region_size, hidden, config.attention_size)
+                                   if config.question_attention else None)
+        self.attention_gru = AttentionGRU(region_size, hidden, config.word_embedding_size,
+                                          region_size if config.question_attention else 0)
         self.region_attention = RegionAttention(region_size, hidden, config.attention_size)
         self.language_gru = LanguageGRU(region_size, hidden, config.explanation_vocab_size, config.dropout)
         self.structure_gate = StructureGate(hidden, region_size) if config.structure_gate else None
@@ -156,13 +170,19 @@ class ExplanationDecoder(nn.Module):
         token_regions[self.region_token_ids] = torch.arange(len(config.region_token_ids))
         self.register_buffer("token_regions", token_regions, persistent=False)
 
-    def prepare(self, cls, regions) -> DecoderContext:
+    def prepare(self, cls, regions, text=None, text_mask=None) -> DecoderContext:
+        reads_question = self.question_attention is not None
+        if reads_question and text is None:
+            raise ValueError("this decoder reads the question tokens (question_attention): pass text and text_mask")
         return DecoderContext(
             cls=cls,
             regions=regions,
             mean_region=regions.mean(dim=1),
             projected_regions=self.region_attention.project_regions(regions),
             projected_cls=self.language_gru.project_cls(cls),
+            text=text if reads_question else None,
+            text_mask=text_mask if reads_question else None,
+            projected_text=self.question_attention.project_regions(text) if reads_question else None,
         )
 
     def initial_state(self, context: DecoderContext) -> DecoderState:
@@ -185,7 +205,11 @@ class ExplanationDecoder(nn.Module):
         return self._step_embedded(self.embed(previous_tokens, context), state, context)
 
     def _step_embedded(self, previous_word, state: DecoderState, context: DecoderContext) -> DecoderState:
-        attention = self.attention_gru(context.mean_region, state.language, previous_word, state.attention)
+        question = None
+        if self.question_attention is not None:
+            question, _ = self.question_attention(context.projected_text, context.text, state.language,
+                                                  context.text_mask)                          # (B,H)
+        attention = self.attention_gru(context.mean_region, state.language, previous_word, state.attention, question)
         attended, _ = self.region_attention(context.projected_regions, context.regions, attention)
         language = self.language_gru(attended, context.projected_cls, attention, state.language)
         return DecoderState(attention, language)
