@@ -230,32 +230,37 @@ def test_answer_attention_loss_points_at_the_explained_regions(store):
     assert compute_losses(model(batch), batch, dataclasses.replace(config, gamma=0.0))["answer_attention"].item() == 0.0
 
 
-def test_region_feedback_embeds_the_pointed_region(store):
-    """After `#k` the decoder's input carries region k's state: the same token over two images reads two
-    regions, a word token is its embedding alone, and the paper's decoder (off) ignores the regions."""
+def test_region_feedback_reads_the_region_last_pointed_at(store):
+    """Every step after `#k` reads region k (until the next `#k`), in teacher forcing and step by step; the
+    feedback starts at zero, so a new model decodes as the paper's decoder does; old runs and the paper
+    preset have none."""
     torch.manual_seed(0)
     batch = REXDataset(store, "train").batch(range(2))
     config = tiny_config(store, dropout=0.0)
     model = REX(config).eval()
-    context, _ = model.encode(batch)
     decoder = model.decoder
-    region = torch.tensor([config.region_token_ids[3], config.region_token_ids[3]])   # `#3` in both images
-    word = torch.tensor([config.end_token_id, config.end_token_id])
+    word, three, five = config.end_token_id, config.region_token_ids[3], config.region_token_ids[5]
+    tokens = torch.tensor([[word, three, word, five, word]] * 2)
     with torch.no_grad():
-        pointed = decoder.embed(region, context)
-        expected = decoder.word_embedding(region) + decoder.region_feedback(context.regions[:, 3])
-        assert torch.allclose(pointed, expected, atol=1e-6)
-        assert not torch.allclose(pointed[0], pointed[1])                 # two images, two region states
-        assert torch.equal(decoder.embed(word, context), decoder.word_embedding(word))
-        sequence = torch.stack([word, region], dim=1)                      # (B,T) takes the same path
-        assert torch.allclose(decoder.embed(sequence, context)[:, 1], pointed, atol=1e-6)
+        context, _ = model.encode(batch)
+        regions = context.regions
+        referents = decoder.referents(tokens, context)
+        expected = torch.stack([torch.zeros_like(regions[:, 0]), regions[:, 3], regions[:, 3], regions[:, 5],
+                                regions[:, 5]], dim=1)
+        assert torch.equal(referents, expected)
+        assert not torch.allclose(referents[0, 1], referents[1, 1])          # two images, two region states
+        state = decoder.initial_state(context)
+        for t in range(tokens.shape[1]):                                     # the step path keeps the same referent
+            state = decoder.step(tokens[:, t], state, context)
+            assert torch.equal(state.referent, expected[:, t])
+        output = model(batch)
     paper = REX(tiny_config(store, region_feedback=False)).eval()
     assert paper.decoder.region_feedback is None
+    paper.load_state_dict(model.state_dict(), strict=False)                 # the same weights, no feedback
     with torch.no_grad():
-        paper_context, _ = paper.encode(batch)
-        assert torch.equal(paper.decoder.embed(region, paper_context), paper.decoder.word_embedding(region))
-    assert REXConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "region_feedback"}).region_feedback \
-        is False                                                           # runs saved before the option
+        assert torch.allclose(paper(batch).log_probs, output.log_probs, atol=1e-6)
+    saved = {k: v for k, v in config.to_dict().items() if k != "region_feedback"}
+    assert REXConfig.from_dict(saved).region_feedback is False               # runs saved before the option
     assert REXConfig.preset("paper").region_feedback is False
 
 

@@ -64,8 +64,9 @@ class REXConfig:
     question_attention: bool = option(True, "each decoder step attends over the question's token states and feeds "
                                             "what it read to the attention GRU; off: the paper's decoder, which sees "
                                             "the question only through [CLS]")
-    region_feedback: bool = option(True, "feed a pointed region's state back with its #k token, so the next words "
-                                         "can read that region; off: the paper's decoder (the #k embedding alone)")
+    region_feedback: bool = option(True, "the region last pointed at (#k) feeds every later step's input and word "
+                                         "scores, so the words after it can say what it shows; off: the paper's "
+                                         "decoder (the #k embedding alone)")
     scheduled_sampling: float = option(0.0, "probability of feeding the model's own previous word in training")
     # loss weights, the paper's: total = answer + alpha * explanation + beta * gate (+ gamma * answer attention)
     alpha: float = option(1.0, "explanation-loss (NLL) weight: total = answer + alpha explanation + beta gate")

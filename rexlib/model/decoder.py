@@ -4,10 +4,10 @@ Per step t (B = batch, K = 36 regions, H = backbone width, D = decoder state, E 
 
     question read    q_t = sum_j softmax_j(w · tanh(W_x x_j) ⊙ tanh(W_h h_{t-1})) x_j   over question tokens x_j
     attention state  a_t = AttentionGRU([mean_k r_k, h_{t-1}, embed(w_{t-1}), q_t], a_{t-1})
-                     (region feedback: embed(#k) + W_f r_k, so the words after `#k` can read region k)
+                     (region feedback: + W_f r_ref(t), the region the explanation last pointed at)
     attended region  v_t = sum_k softmax_k(w · tanh(W_v r_k) ⊙ tanh(W_q a_t)) r_k
     language state   h_t = LanguageGRU([tanh(W v_t) ⊙ tanh(W cls), a_t], h_{t-1})
-    p_vocab          = softmax(W_o h_t)
+    p_vocab          = softmax(W_o h_t [+ W_r r_ref(t) with region feedback])
     structure gate   g_t = σ(w · h_t);   region similarity s_t = softmax_k(W_s h_t · r_k)
     p                = g_t p_vocab + (1 - g_t) s_t placed on the ids of #0..#35    (baseline: p = p_vocab)
 
@@ -49,9 +49,10 @@ class DecoderContext:
 class DecoderState:
     attention: torch.Tensor   # (B, D)
     language: torch.Tensor    # (B, D)
+    referent: torch.Tensor    # (B, H) state of the region last pointed at (`#k`), zeros before the first
 
     def select(self, rows: torch.Tensor) -> DecoderState:
-        return DecoderState(self.attention[rows], self.language[rows])
+        return DecoderState(self.attention[rows], self.language[rows], self.referent[rows])
 
 
 class AttentionGRU(nn.Module):
@@ -109,8 +110,8 @@ class LanguageGRU(nn.Module):
         fused = torch.tanh(self.region_projection(attended_region)) * projected_cls  # (B,D)
         return self.cell(torch.cat([fused, attention_state], dim=-1), language_state)  # (B,D)
 
-    def vocabulary_log_probs(self, language_states):
-        return F.log_softmax(self.word_output(self.dropout(language_states)), dim=-1)  # (...,V)
+    def vocabulary_logits(self, language_states):
+        return self.word_output(self.dropout(language_states))                      # (...,V)
 
 
 class StructureGate(nn.Module):
@@ -163,9 +164,15 @@ class ExplanationDecoder(nn.Module):
         self.register_buffer("region_token_ids", torch.tensor(config.region_token_ids, dtype=torch.long),
                              persistent=False)
         # The embedding of `#3` alone says "region 3", not what region 3 shows (regions come in detector
-        # order, different in every image); feeding the pointed region's state back with it lets the words
-        # that follow ("the #3 is [white]") read that region (CopyNet's "selective read").
-        self.region_feedback = nn.Linear(region_size, config.word_embedding_size) if config.region_feedback else None
+        # order, different in every image). With region feedback the region last pointed at (the referent)
+        # feeds every later step's input and, linearly, the word scores, so "the #3 ... is [white]" can read
+        # region 3's colour (CopyNet's "selective read"). Both start at zero: the decoder starts as the paper's.
+        self.region_feedback = None
+        if config.region_feedback:
+            self.region_feedback = nn.Linear(region_size, config.word_embedding_size, bias=False)
+            self.referent_readout = nn.Linear(region_size, config.explanation_vocab_size, bias=False)
+            nn.init.zeros_(self.region_feedback.weight)
+            nn.init.zeros_(self.referent_readout.weight)
         token_regions = torch.full((config.explanation_vocab_size,), -1, dtype=torch.long)
         token_regions[self.region_token_ids] = torch.arange(len(config.region_token_ids))
         self.register_buffer("token_regions", token_regions, persistent=False)
@@ -187,22 +194,33 @@ class ExplanationDecoder(nn.Module):
 
     def initial_state(self, context: DecoderContext) -> DecoderState:
         zeros = context.cls.new_zeros(context.cls.shape[0], self.config.decoder_hidden_size)
-        return DecoderState(zeros, zeros)
+        return DecoderState(zeros, zeros, torch.zeros_like(context.cls))
 
-    def embed(self, tokens, context: DecoderContext):
-        """Word embeddings of ``tokens`` (B,) or (B,T), with each `#k` token's region fed back (B,...,E)."""
+    def referents(self, tokens, context: DecoderContext, previous=None):
+        """The state of the region last pointed at, up to and including each of ``tokens`` (B,T) -> (B,T,H),
+        or for one step's tokens (B,) after the referents ``previous`` (B,H) -> (B,H); zeros before any `#k`."""
+        regions = self.token_regions[tokens]                                                   # k or -1
+        if tokens.dim() == 1:
+            pointed = context.regions[torch.arange(len(tokens), device=tokens.device), regions.clamp(min=0)]
+            return torch.where((regions >= 0)[:, None], pointed, previous)                     # (B,H)
+        steps = torch.arange(tokens.shape[1], device=tokens.device).expand_as(tokens)
+        last = torch.where(regions >= 0, steps, -1).cummax(dim=1).values                        # (B,T) position or -1
+        region = regions.gather(1, last.clamp(min=0))                                          # (B,T)
+        pointed = context.regions.gather(1, region.clamp(min=0)[..., None].expand(-1, -1, context.regions.shape[-1]))
+        return pointed * (last >= 0)[..., None]                                                 # (B,T,H)
+
+    def embed(self, tokens, referents):
+        """Word embeddings of ``tokens`` (B,) or (B,T), plus their referents' feedback (B,...,E)."""
         embedded = self.word_embedding(tokens)
         if self.region_feedback is not None:
-            regions = self.token_regions[tokens]                                               # (B,...) k or -1
-            flat = regions.clamp(min=0).reshape(regions.shape[0], -1)                          # (B,T')
-            pointed = context.regions.gather(1, flat[..., None].expand(-1, -1, context.regions.shape[-1]))
-            feedback = self.region_feedback(pointed).reshape(*regions.shape, -1)               # (B,...,E)
-            embedded = embedded + feedback * (regions >= 0)[..., None]
+            embedded = embedded + self.region_feedback(referents)
         return self.dropout(embedded)
 
     def step(self, previous_tokens, state: DecoderState, context: DecoderContext) -> DecoderState:
         """One step of both GRUs from the previous word ids (B,)."""
-        return self._step_embedded(self.embed(previous_tokens, context), state, context)
+        referent = self.referents(previous_tokens, context, state.referent)
+        state = self._step_embedded(self.embed(previous_tokens, referent), state, context)
+        return DecoderState(state.attention, state.language, referent)
 
     def _step_embedded(self, previous_word, state: DecoderState, context: DecoderContext) -> DecoderState:
         question = None
@@ -212,11 +230,15 @@ class ExplanationDecoder(nn.Module):
         attention = self.attention_gru(context.mean_region, state.language, previous_word, state.attention, question)
         attended, _ = self.region_attention(context.projected_regions, context.regions, attention)
         language = self.language_gru(attended, context.projected_cls, attention, state.language)
-        return DecoderState(attention, language)
+        return DecoderState(attention, language, state.referent)
 
-    def distribution(self, language_states, context: DecoderContext):
-        """(log p (...,V), gate probability (...) or None, region similarity (...,K) or None)."""
-        vocabulary = self.language_gru.vocabulary_log_probs(language_states)
+    def distribution(self, language_states, context: DecoderContext, referents=None):
+        """(log p (...,V), gate probability (...) or None, region similarity (...,K) or None); ``referents``
+        (...,H): the states of the regions last pointed at (`DecoderState.referent`), read by region feedback."""
+        logits = self.language_gru.vocabulary_logits(language_states)
+        if self.region_feedback is not None:
+            logits = logits + self.referent_readout(referents)
+        vocabulary = F.log_softmax(logits, dim=-1)
         if self.structure_gate is None:
             return vocabulary, None, None
         gate_logits, similarity = self.structure_gate(language_states, context.regions)
@@ -228,19 +250,21 @@ class ExplanationDecoder(nn.Module):
         batch_size, steps = explanation_tokens.shape                                          # (B,T)
         start = explanation_tokens.new_full((batch_size, 1), self.config.start_token_id)
         inputs = torch.cat([start, explanation_tokens[:, :-1]], dim=1)                         # (B,T)
-        embedded = self.embed(inputs, context)                                                 # (B,T,E)
+        referents = self.referents(inputs, context)                                            # (B,T,H)
+        embedded = self.embed(inputs, referents)                                               # (B,T,E)
         sampling = self.training and self.config.scheduled_sampling > 0
         state = self.initial_state(context)
         language_states = []
         for t in range(steps):
             previous_word = embedded[:, t]
             if sampling and t > 0:
-                # Feed the model's own previous prediction to a random share of the questions.
+                # Feed the model's own previous prediction to a random share of the questions (the referents
+                # of the later steps still follow the ground-truth words).
                 with torch.no_grad():
-                    predicted = self.distribution(state.language, context)[0].argmax(dim=-1)   # (B,)
+                    predicted = self.distribution(state.language, context, referents[:, t - 1])[0].argmax(dim=-1)
                 use_own = torch.rand(batch_size, device=inputs.device) < self.config.scheduled_sampling
-                own_word = self.embed(predicted, context)
+                own_word = self.embed(predicted, self.referents(predicted, context, referents[:, t - 1]))
                 previous_word = torch.where(use_own[:, None], own_word, previous_word)
             state = self._step_embedded(previous_word, state, context)
             language_states.append(state.language)
-        return self.distribution(torch.stack(language_states, dim=1), context)               # (B,T,...)
+        return self.distribution(torch.stack(language_states, dim=1), context, referents)    # (B,T,...)

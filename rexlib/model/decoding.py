@@ -40,7 +40,7 @@ def greedy(model, batch, max_length: int = 12):
         tokens = []
         for _ in range(max_length + 1):
             state = model.decoder.step(previous, state, context)
-            log_probs = model.decoder.distribution(state.language, context)[0]        # (B,V)
+            log_probs = model.decoder.distribution(state.language, context, state.referent)[0]        # (B,V)
             word = log_probs.argmax(dim=-1)                                            # (B,)
             word = word.masked_fill(finished, config.pad_token_id)
             tokens.append(word)
@@ -74,7 +74,7 @@ def beam_search(model, batch, beam_size: int = 3, max_length: int = 12):
         first_row = (torch.arange(batch_size, device=device) * beam_size)[:, None]      # (B,1)
         for _ in range(max_length + 1):
             state = model.decoder.step(previous, state, context)
-            log_probs = model.decoder.distribution(state.language, context)[0]         # (B*K,V)
+            log_probs = model.decoder.distribution(state.language, context, state.referent)[0]         # (B*K,V)
             vocab_size = log_probs.shape[-1]
             # A finished beam continues with <pad> at no cost and nothing else.
             log_probs = log_probs.masked_fill(finished[:, None], float("-inf"))
