@@ -114,3 +114,28 @@ def attribute_probe(data_dir: str | Path, scene_graphs_file: str | Path, split: 
         results["most frequent value"] = 100 * float(np.bincount(labels[test]).max() / max(test.sum(), 1))
         results["objects"], results["values"] = len(labels), len(names)
     return results
+
+
+def first_region(tokens: list[str]) -> str | None:
+    return next((token for token in tokens if token.startswith("#")), None)
+
+
+def values_named_at_the_right_region(predictions: dict, categories: dict[str, str], category: str = "color") -> dict:
+    """Does REX say what the region it points at shows? Over the questions whose ground-truth explanation
+    names one value of ``category``: how often the generated explanation names the right value (%), split by
+    whether it points first at the ground truth's first region (`#k`) or elsewhere.
+
+    ``predictions``: question id -> {"explanation", "explanation_gt"} (an evaluation's predictions file)."""
+    counts = {"at the right region": [0, 0], "elsewhere": [0, 0]}
+    for prediction in predictions.values():
+        truth, generated = prediction["explanation_gt"].split(), prediction["explanation"].split()
+        wanted = [word for word in truth if categories.get(word) == category]
+        named = [word for word in generated if categories.get(word) == category]
+        if len(wanted) != 1 or not named:
+            continue
+        same = first_region(truth) is not None and first_region(truth) == first_region(generated)
+        tally = counts["at the right region" if same else "elsewhere"]
+        tally[0] += 1
+        tally[1] += named[0] == wanted[0]
+    return {where: {"questions": total, "right value": 100 * right / total if total else float("nan")}
+            for where, (total, right) in counts.items()}
