@@ -262,12 +262,28 @@ def _write_pickle(path: Path, value) -> None:
         pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _write_chunk(path: Path, result: dict) -> None:
+    """A chunk's records as plain tuples: pickle writes a named tuple through its class's reduce
+    (three times the time of a plain one); :func:`_read_chunk` names them again."""
+    _write_pickle(path, {"executed": [tuple(record) for record in result["executed"]],
+                         "skipped": [tuple(record) for record in result["skipped"]],
+                         "operations": result["operations"]})
+
+
+def _read_chunk(path: Path) -> dict:
+    with open(path, "rb") as handle:  # our own files, written by stage 1
+        chunk = pickle.load(handle)
+    return {"executed": [Executed._make(record) for record in chunk["executed"]],
+            "skipped": [Skipped._make(record) for record in chunk["skipped"]],
+            "operations": chunk["operations"]}
+
+
 def _run_chunk(task: tuple[str, int, int, int, str]) -> dict:
     """Process items[start:stop] of a split and write the chunk's partial file (worker entry)."""
     split, _number, start, stop, path = task
     data = _INPUTS[split]
     result = process_items(data, data.items[start:stop])
-    _write_pickle(Path(path), result)
+    _write_chunk(Path(path), result)
     return result
 
 
@@ -441,8 +457,7 @@ def load_partials(partial_dirs: Sequence[Path]) -> dict:
         for path in sorted(partial_dir.glob("chunk-*.pkl")):
             chunk = _IN_MEMORY.pop(str(path), None)
             if chunk is None:
-                with open(path, "rb") as handle:  # our own files, written by stage 1
-                    chunk = pickle.load(handle)
+                chunk = _read_chunk(path)
             executed.extend(chunk["executed"])
             skipped.extend(chunk["skipped"])
             operations.update(chunk["operations"])
