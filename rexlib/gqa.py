@@ -190,6 +190,8 @@ def _split_object_ids(argument: str) -> tuple[str, tuple[str, ...], bool]:
         raise ValueError(f"parenthesis inside the name in argument {argument!r}")
     if inside == "-":
         return head, (), True
+    if inside.replace(",", "").isalnum():  # the usual "1,2": nothing to strip, every part an id
+        return head, tuple([part for part in inside.split(",") if part]), False
     ids = tuple(part.strip() for part in inside.split(",") if part.strip())
     if not ids or not all(part.isalnum() for part in ids):
         raise ValueError(f"object ids {inside!r} in argument {argument!r} are not ids")
@@ -221,22 +223,31 @@ _STEP_CACHE_LIMIT = 500_000
 def parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None = None,
                file: str | None = None) -> Step:
     """Parse one ``semantic`` entry into a :class:`Step`, raising :class:`GQAError` if malformed."""
-    if type(raw) is dict:
-        operation, argument = raw.get("operation"), raw.get("argument", "")
-        dependencies = raw.get("dependencies", [])
-        # Only exact str and list values use the cache. The dependencies enter the key as their text,
-        # "[0, 1]": 1.0 == 1 and True == 1 hash alike, their texts do not, so the slow path sees them
-        # and rejects (or keeps) them exactly as before.
-        if type(operation) is str and type(argument) is str and type(dependencies) is list:
-            key = (index, operation, argument, str(dependencies))
-            step = _STEP_CACHE.get(key)
-            if step is None:
-                step = _parse_step(raw, index, question_id=question_id, file=file)
-                if len(_STEP_CACHE) >= _STEP_CACHE_LIMIT:
-                    _STEP_CACHE.clear()
-                _STEP_CACHE[key] = step
-            return step
-    return _parse_step(raw, index, question_id=question_id, file=file)
+    step = _cached_step(raw, index, question_id, file)
+    return step if step is not None else _parse_step(raw, index, question_id=question_id, file=file)
+
+
+def _cached_step(raw: Any, index: int, question_id: str | None, file: str | None) -> Step | None:
+    """The parsed step from (or newly put in) the cache; None for a record the cache does not take.
+
+    Only exact str and list values use the cache. The dependencies enter the key as their text,
+    "[0, 1]": 1.0 == 1 and True == 1 hash alike, their texts do not, so the slow path sees them and
+    rejects (or keeps) them exactly as before. A malformed step raises, from :func:`_parse_step`.
+    """
+    if type(raw) is not dict:
+        return None
+    operation, argument = raw.get("operation"), raw.get("argument", "")
+    dependencies = raw.get("dependencies", [])
+    if type(operation) is not str or type(argument) is not str or type(dependencies) is not list:
+        return None
+    key = (index, operation, argument, str(dependencies))
+    step = _STEP_CACHE.get(key)
+    if step is None:
+        step = _parse_step(raw, index, question_id=question_id, file=file)
+        if len(_STEP_CACHE) >= _STEP_CACHE_LIMIT:
+            _STEP_CACHE.clear()
+        _STEP_CACHE[key] = step
+    return step
 
 
 def _parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None = None,
@@ -262,35 +273,34 @@ def _parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None =
         if dependency < 0 or dependency >= index:
             raise fail(f"dependency {dependency} of {operation!r} is out of range or points forward")
     family, category = spec.family, spec.category
-    fields: dict[str, Any] = {}
+    # The optional fields, passed to Step by position (keywords cost more, per step parsed).
+    target = relation = side = value = None
+    object_ids = alternatives = ()
+    absent = negated = False
     try:
         if family == "select":
-            head, ids, absent = _split_object_ids(argument)
-            fields.update(target=head or None, object_ids=ids, absent=absent)
+            head, object_ids, absent = _split_object_ids(argument)
+            target = head or None
         elif family == "relate" or (category == "rel" and family in ("verify", "choose")):
-            head, ids, absent = _split_object_ids(argument)
+            head, object_ids, absent = _split_object_ids(argument)
             target, relation, side = _relation_parts(head, argument)
-            fields.update(target=target, side=side, object_ids=ids, absent=absent)
             if family == "choose":
-                fields["alternatives"] = tuple(part.strip() for part in relation.split("|"))
-            else:
-                fields["relation"] = relation
+                alternatives, relation = tuple(part.strip() for part in relation.split("|")), None
         elif family == "choose":
             alternatives = tuple(part.strip() for part in argument.split("|") if part.strip())
             if len(alternatives) < 2:
                 raise ValueError(f"{operation!r} needs alternatives 'a|b', got {argument!r}")
-            fields["alternatives"] = alternatives
         elif family in ("filter", "verify", "query"):
             value = argument.strip()
             if value.startswith("not(") and value.endswith(")"):
-                value, fields["negated"] = value[4:-1].strip(), True
+                value, negated = value[4:-1].strip(), True
             if not value:
                 raise ValueError(f"{operation!r} needs a value")
-            fields["value"] = value
         # exist, and, or, same, different, common, compare: the argument carries nothing we need.
     except ValueError as error:
         raise fail(str(error)) from None
-    return Step(index, operation, family, category, argument, tuple(dependencies), **fields)
+    return Step(index, operation, family, category, argument, tuple(dependencies), target, relation, side,
+                object_ids, absent, alternatives, value, negated)
 
 
 # Families whose steps need exactly this many inputs; the rest take one dependency.
@@ -304,7 +314,10 @@ def parse_program(semantic: Any, *, question_id: str | None = None, file: str | 
     """Parse a whole program; with ``scene``, also check every object id exists in it."""
     if not isinstance(semantic, list) or not semantic:
         raise GQAError("'semantic' is not a non-empty list", file=file, question_id=question_id)
-    steps = tuple([parse_step(raw, index, question_id=question_id, file=file) for index, raw in enumerate(semantic)])
+    steps = []
+    for index, raw in enumerate(semantic):  # every step parsed before any is checked (the first error wins)
+        step = _cached_step(raw, index, question_id, file)
+        steps.append(step if step is not None else _parse_step(raw, index, question_id=question_id, file=file))
     objects = scene.objects if scene is not None else None
     for step in steps:
         allowed = _ARITY.get(step.family, _ONE)
@@ -320,7 +333,7 @@ def parse_program(semantic: Any, *, question_id: str | None = None, file: str | 
                         f"object {object_id} is not in scene graph {scene.image_id}",
                         file=file, question_id=question_id, step=step.index,
                     )
-    return steps
+    return tuple(steps)
 
 
 # ----------------------------------------------------------------------------------------------
