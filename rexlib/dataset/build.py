@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rexlib import gqa, layout
-from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground
+from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground_compact
 from rexlib.dataset.store import (
     MAX_EXPLANATION_LENGTH,
     MAX_QUESTION_LENGTH,
@@ -241,7 +241,8 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
                             f"executor raised {type(error).__name__}: {error}"))
             continue
         try:
-            grounded = ground(execution.explanation, _image_grounding(data, scene, row), image_id=image_id)
+            tokens, grounding = ground_compact(execution.explanation, _image_grounding(data, scene, row),
+                                               image_id=image_id)
         except GroundingError as error:
             skipped.append(Skipped(index, question_id, file, None, SKIP_GROUNDING, str(error)))
             continue
@@ -252,7 +253,7 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
         executed.append(Executed(
             index, question_id, row, question.question, question.answer, _types(question.types),
             _families(question.program), decision, local_group_of(question.raw), execution.explanation,
-            grounded.tokens, grounded.compact_record(), derived, agrees,
+            tokens, grounding, derived, agrees,
         ))
     return {"executed": executed, "skipped": skipped, "operations": Counter(operation_names)}
 
