@@ -190,3 +190,25 @@ def test_cached_steps_keep_dependency_types_apart():
     with pytest.raises(GQAError, match="not a list of integers"):
         parse_step(dict(good, dependencies=[0.0]), 1)
     assert type(parse_step(dict(good, dependencies=[False]), 1).dependencies[0]) is bool
+
+
+@pytest.mark.parametrize("operation, prefix", [
+    ("select", "table"), ("select", " sweater"), ("relate", "_,on,s"), ("relate", "cup , to the left of , o"),
+    ("verify rel", "table,on,o"), ("choose rel", "cup,to the left of|to the right of,s"),
+])
+def test_steps_of_a_known_shape_equal_a_fresh_parse(operation, prefix):
+    # After the first step of a shape (the argument before its ids), later ones take its fields and
+    # parse only their ids: the result, or the error, must be what parsing the step alone gives.
+    from rexlib.gqa import _parse_step
+
+    insides = ["(1)", "(2,3)", "(-)", "( - )", "( 4 , 5 )", "(6,,7)", "(x y)", "()", "(8)) ", "(9) ", "(a1)"]
+    for index, dependencies in ((0, []), (1, [0])):
+        for inside in insides:
+            raw = {"operation": operation, "argument": f"{prefix} {inside}", "dependencies": dependencies}
+            outcomes = []
+            for parse in (parse_step, _parse_step):
+                try:
+                    outcomes.append(parse(raw, index, question_id="q", file="f.json"))
+                except GQAError as error:
+                    outcomes.append(str(error))
+            assert outcomes[0] == outcomes[1], raw
