@@ -14,9 +14,7 @@ and an undecidable step stops execution with its reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from rexlib.gqa import OPERATIONS, Question, SceneGraph, Step
+from rexlib.gqa import OPERATIONS, Question, SceneGraph, Step, frozen_record
 from rexlib.program.attributes import CategoryTable
 from rexlib.program.handlers import EXPLAINERS, HANDLERS, Context, normalised
 from rexlib.program.realise import realise
@@ -33,7 +31,7 @@ from rexlib.program.values import (
 DECIDED_BY_SCENE_GRAPH, DECIDED_BY_ANSWER = "scene graph", "answer"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Execution:
     """The result of executing one question's program (docs/contracts.md, "Program execution")."""
 
