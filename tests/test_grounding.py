@@ -120,6 +120,23 @@ def test_small_union_iou_matches_the_general_one():
     assert union_iou_small([(0, 0, 10, 10), (5, 0, 15, 10)], [(0, 0, 10, 10)]) == pytest.approx(100 / 150)
 
 
+def test_two_box_union_area_is_the_general_sum_bit_for_bit():
+    # _union_area unrolls the two-box case; its float must be exactly the level-by-level sum's
+    # (the upper bounds written in grounding_{split}.json may not change by one bit).
+    from rexlib.boxes import _union_area, _union_area_by_levels
+
+    rng = np.random.default_rng(1)
+    cases = [((0.0, 0.0, 10.0, 10.0), (5.0, 0.0, 15.0, 10.0)), ((0.0, 0.0, 10.0, 10.0), (10.0, 0.0, 20.0, 10.0)),
+             ((0.0, 0.0, 0.0, 10.0), (0.0, 0.0, 5.0, 5.0)), ((1.0, 1.0, 2.0, 2.0), (1.0, 1.0, 2.0, 2.0)),
+             ((3.0, 3.0, 1.0, 1.0), (0.0, 0.0, 4.0, 4.0))]
+    for _ in range(2000):
+        corners = rng.uniform(0, 100, (2, 2)).round(int(rng.integers(0, 3)))
+        sizes = rng.uniform(-5, 60, (2, 2)).round(int(rng.integers(0, 3)))
+        cases.append(tuple(tuple(float(v) for v in (*corner, *(corner + size))) for corner, size in zip(corners, sizes)))
+    for boxes in cases:
+        assert _union_area(boxes) == _union_area_by_levels(boxes), boxes
+
+
 def test_paired_iou_is_the_matrix_bit_for_bit():
     # Each object against its own image's regions, many images in one pass, gives exactly the bits of
     # iou_matrix image by image (the build batches a chunk's images and must write the same files).
