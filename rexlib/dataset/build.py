@@ -209,14 +209,17 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
     (operations are counted per chunk).
     """
     executed, skipped, operation_names = [], [], []
-    file, regions_row = data.question_file, data.regions.row
+    file, regions_row, scenes, images = data.question_file, data.regions.row, data.scenes, data.images
+    families_of: dict[tuple, str] = {}  # operations -> their families (an operation names its family)
     _prepare_groundings(data, items)
     for index, question_id, raw in items:
         image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
         if image_id is None:
             skipped.append(Skipped(index, question_id, file, None, SKIP_PARSE, "record is not an object"))
             continue
-        scene = _scene(data, image_id)
+        scene = scenes.get(image_id)
+        if scene is None:
+            scene = _scene(data, image_id)
         if isinstance(scene, str):
             skipped.append(Skipped(index, question_id, file, None, SKIP_SCENE, scene))
             continue
@@ -240,20 +243,24 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
             skipped.append(Skipped(index, question_id, file, getattr(error, "step", None), SKIP_EXECUTION,
                             f"executor raised {type(error).__name__}: {error}"))
             continue
+        image = images.get(image_id)
         try:
-            tokens, grounding = ground_compact(execution.explanation, _image_grounding(data, scene, row),
-                                               image_id=image_id)
+            tokens, grounding = ground_compact(execution.explanation, image if image is not None else
+                                               _image_grounding(data, scene, row), image_id=image_id)
         except GroundingError as error:
             skipped.append(Skipped(index, question_id, file, None, SKIP_GROUNDING, str(error)))
             continue
-        derived = getattr(execution, "derived_answer", execution.answer)
-        agrees = derived is not None and _normalise(derived) == _normalise(question.answer)
+        derived, answer = getattr(execution, "derived_answer", execution.answer), question.answer
+        agrees = derived is not None and (derived == answer or _normalise(derived) == _normalise(answer))
         decision = AGREE if agrees else UNDECIDED if derived is None else DISAGREE
-        operation_names.extend([step.operation for step in question.program])
+        operations = tuple([step.operation for step in question.program])
+        operation_names.extend(operations)
+        families = families_of.get(operations)
+        if families is None:
+            families = families_of[operations] = _families(question.program)
         executed.append(Executed(
-            index, question_id, row, question.question, question.answer, _types(question.types),
-            _families(question.program), decision, local_group_of(question.raw), execution.explanation,
-            tokens, grounding, derived, agrees,
+            index, question_id, row, question.question, answer, _types(question.types), families, decision,
+            local_group_of(question.raw), execution.explanation, tokens, grounding, derived, agrees,
         ))
     return {"executed": executed, "skipped": skipped, "operations": Counter(operation_names)}
 
