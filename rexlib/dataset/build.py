@@ -598,8 +598,20 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     kept = {split: [r for r in records["executed"] if not (drop_disagreements and r.decision == DISAGREE)]
             for split, records in split_records.items()}
-    # Train's questions are tokenized once, for its vocabulary and its h5.
-    question_tokens = {"train": [tokenize_question(r.question) for r in kept["train"]]} if "train" in kept else {}
+    # Train's questions are tokenized once, for its vocabulary and its h5; each distinct text once (GQA's
+    # questions repeat: 13,760 texts for the world's 19,961 train questions). The lists are only read.
+    tokenized: dict[str, list[str]] = {}
+
+    def tokens_of(rows) -> list[list[str]]:
+        out = []
+        for row in rows:
+            tokens = tokenized.get(row.question)
+            if tokens is None:
+                tokens = tokenized[row.question] = tokenize_question(row.question)
+            out.append(tokens)
+        return out
+
+    question_tokens = {"train": tokens_of(kept["train"])} if "train" in kept else {}
     vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log, question_tokens.get("train"))
 
     # Attribute value -> category, for the evaluation's attribute recall (rexlib/evaluation/evaluate.py reads it).
@@ -624,7 +636,7 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
                 [Row(r.question_id, r.image_row, r.question, r.answer, r.tokens, r.types, r.families, r.local_group)
                  for r in rows], vocabularies,
                 max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH,
-                question_tokens=question_tokens.get(split))
+                question_tokens=question_tokens.get(split) or tokens_of(rows))
             write_split(out_dir / layout.split_file(split), arrays)
             encoded_splits.append(split)
         else:
