@@ -242,9 +242,12 @@ _REALISERS = {
 def realise(statements: tuple, scene: SceneGraph) -> tuple[str, tuple[str, ...]]:
     """The raw explanation of a value's statements, and the ids of the objects it refers to."""
     sentence = Sentence(scene)
-    if not _shared_value(sentence, statements):
+    if len(statements) == 1:  # the usual case (_shared_value needs two)
+        _REALISERS[type(statements[0])](sentence, statements[0])
+    elif not _shared_value(sentence, statements):
         for index, statement in enumerate(statements):
             if index:
                 sentence.add("and")
             _REALISERS[type(statement)](sentence, statement)
-    return sentence.text(), tuple(dict.fromkeys(sentence.object_ids))
+    object_ids = sentence.object_ids
+    return sentence.text(), tuple(object_ids) if len(object_ids) == 1 else tuple(dict.fromkeys(object_ids))
