@@ -451,7 +451,7 @@ def parse_scene_graph(image_id: str, raw: Any, *, file: str | None = None) -> Sc
     objects = {}
     for object_id, entry in raw_objects.items():
         try:
-            relations = tuple((r["name"], str(r["object"])) for r in entry.get("relations", ()))
+            relations = tuple([(r["name"], str(r["object"])) for r in entry.get("relations", ())])
             objects[object_id] = SceneObject(
                 object_id, entry["name"], float(entry["x"]), float(entry["y"]), float(entry["w"]),
                 float(entry["h"]), tuple(entry.get("attributes", ())), relations,
