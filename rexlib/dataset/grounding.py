@@ -82,6 +82,8 @@ def _words(text: str, out: list) -> None:
 def _reference(inside: str) -> tuple:
     """Classify the text between a pair of parentheses."""
     if inside.startswith("obj:"):
+        if inside[4:].isalnum():  # the usual single plain id: nothing to split or strip
+            return (OBJECT, (inside[4:],))
         ids = tuple(part.strip() for part in inside[4:].split(",") if part.strip())
         if not ids:
             raise GroundingError(f"object reference '({inside})' has no id")
@@ -363,11 +365,11 @@ def _convert(explanation: str, image: ImageGrounding, image_id: str) -> tuple:
 
 def _upper_bound(image: ImageGrounding, objects: list[str], regions: tuple[int, ...], boxes: list[tuple]) -> float:
     """IoU of the union of the chosen regions' boxes with the union of the objects' boxes (cached per image)."""
+    if len(objects) == 1:  # one box against its region's box: the IoU already computed (or no region)
+        return image.best_iou[objects[0]] if regions[0] >= 0 else 0.0
     chosen = sorted({r for r in regions if r >= 0})
     if not objects or not chosen:
         return 0.0
-    if len(objects) == 1 and len(chosen) == 1:
-        return image.best_iou[objects[0]]  # one box against one box: the IoU already computed
     key = (tuple(chosen), tuple(objects))
     upper_bound = image.upper_bounds.get(key)
     if upper_bound is None:
