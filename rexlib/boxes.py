@@ -127,6 +127,24 @@ def _union_area(boxes) -> float:
     if len(boxes) == 1:  # the usual case (one object, one region): its area, or 0 when degenerate
         x1, y1, x2, y2 = boxes[0]
         return 0.0 + (x2 - x1) * (y2 - y1) if x2 > x1 and y2 > y1 else 0.0
+    if len(boxes) == 2:  # the next most usual: the loop below unrolled, the same additions in the same order
+        (x1, y1, x2, y2), (other_x1, other_y1, other_x2, other_y2) = boxes
+        total, first_kept = 0.0, x2 > x1 and y2 > y1
+        if first_kept:
+            total += (x2 - x1) * (y2 - y1)
+        if other_x2 > other_x1 and other_y2 > other_y1:
+            total += (other_x2 - other_x1) * (other_y2 - other_y1)
+        if first_kept:
+            left, top = max(x1, other_x1), max(y1, other_y1)
+            right, bottom = min(x2, other_x2), min(y2, other_y2)
+            if right > left and bottom > top:
+                total += -1.0 * (right - left) * (bottom - top)
+        return total
+    return _union_area_by_levels(boxes)
+
+
+def _union_area_by_levels(boxes) -> float:
+    """:func:`_union_area`'s inclusion-exclusion, level by level, for any count."""
     total = 0.0
     level = []  # (index of the subset's last box, intersection rectangle), combinations order
     for index, (x1, y1, x2, y2) in enumerate(boxes):

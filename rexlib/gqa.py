@@ -15,11 +15,51 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rexlib import layout
+
+
+def frozen_record(cls: type) -> type:
+    """``@dataclass(frozen=True, slots=True)`` whose ``__init__`` stores each field through its slot.
+
+    A frozen dataclass's generated ``__init__`` assigns every field with ``object.__setattr__`` (its
+    own ``__setattr__`` refuses); the slot's descriptor does the same store for about 60% of the cost.
+    The build makes these records by the hundred thousand (steps, questions, scene objects, values),
+    so the difference is felt. Everything else (fields, equality, hashing, repr, ``replace``, the
+    refusal to be changed) is the dataclass's own. Fields must take positions and have no
+    ``__post_init__``.
+    """
+    cls = dataclass(frozen=True, slots=True)(cls)
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: frozen_record does not run __post_init__")
+    namespace: dict[str, Any] = {"MISSING": MISSING}
+    parameters, lines = ["self"], []
+    for number, found in enumerate(fields(cls)):
+        if not found.init or found.kw_only:
+            raise TypeError(f"{cls.__name__}.{found.name}: frozen_record needs positional init fields")
+        namespace[f"store_{number}"] = getattr(cls, found.name).__set__
+        if found.default is not MISSING:
+            namespace[f"default_{number}"] = found.default
+            parameters.append(f"{found.name}=default_{number}")
+        elif found.default_factory is not MISSING:
+            namespace[f"factory_{number}"] = found.default_factory
+            parameters.append(f"{found.name}=MISSING")
+            lines.append(f"if {found.name} is MISSING: {found.name} = factory_{number}()")
+        else:
+            parameters.append(found.name)
+        lines.append(f"store_{number}(self, {found.name})")
+    # A generated plain function, as dataclasses makes its own: no per-call loop over the fields.
+    source = f"def __init__({', '.join(parameters)}):\n    " + "\n    ".join(lines or ["pass"])
+    exec(source, namespace)  # noqa: S102 - our own text, built from the class's field names
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init
+    return cls
+
 
 FAMILIES = (
     "select", "relate", "filter", "query", "verify", "choose", "exist",
@@ -107,7 +147,7 @@ class Reject:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Step:
     """One parsed program step. See docs/contracts.md for the meaning of each field."""
 
@@ -127,7 +167,7 @@ class Step:
     negated: bool = False  # filter "not(white)"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class SceneObject:
     object_id: str
     name: str
@@ -144,7 +184,7 @@ class SceneObject:
         return (self.x, self.y, self.x + self.w, self.y + self.h)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class SceneGraph:
     image_id: str
     width: int
@@ -154,7 +194,7 @@ class SceneGraph:
     weather: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Question:
     question_id: str
     image_id: str
@@ -190,6 +230,8 @@ def _split_object_ids(argument: str) -> tuple[str, tuple[str, ...], bool]:
         raise ValueError(f"parenthesis inside the name in argument {argument!r}")
     if inside == "-":
         return head, (), True
+    if inside.replace(",", "").isalnum():  # the usual "1,2": nothing to strip, every part an id
+        return head, tuple([part for part in inside.split(",") if part]), False
     ids = tuple(part.strip() for part in inside.split(",") if part.strip())
     if not ids or not all(part.isalnum() for part in ids):
         raise ValueError(f"object ids {inside!r} in argument {argument!r} are not ids")
@@ -221,22 +263,73 @@ _STEP_CACHE_LIMIT = 500_000
 def parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None = None,
                file: str | None = None) -> Step:
     """Parse one ``semantic`` entry into a :class:`Step`, raising :class:`GQAError` if malformed."""
-    if type(raw) is dict:
-        operation, argument = raw.get("operation"), raw.get("argument", "")
-        dependencies = raw.get("dependencies", [])
-        # Only exact str and list values use the cache. The dependencies enter the key as their text,
-        # "[0, 1]": 1.0 == 1 and True == 1 hash alike, their texts do not, so the slow path sees them
-        # and rejects (or keeps) them exactly as before.
-        if type(operation) is str and type(argument) is str and type(dependencies) is list:
-            key = (index, operation, argument, str(dependencies))
-            step = _STEP_CACHE.get(key)
-            if step is None:
-                step = _parse_step(raw, index, question_id=question_id, file=file)
-                if len(_STEP_CACHE) >= _STEP_CACHE_LIMIT:
-                    _STEP_CACHE.clear()
-                _STEP_CACHE[key] = step
-            return step
-    return _parse_step(raw, index, question_id=question_id, file=file)
+    step = _cached_step(raw, index, question_id, file)
+    return step if step is not None else _parse_step(raw, index, question_id=question_id, file=file)
+
+
+def _cached_step(raw: Any, index: int, question_id: str | None, file: str | None) -> Step | None:
+    """The parsed step from (or newly put in) the cache; None for a record the cache does not take.
+
+    Only exact str and list values use the cache. The dependencies enter the key as their text,
+    "[0, 1]": 1.0 == 1 and True == 1 hash alike, their texts do not, so the slow path sees them and
+    rejects (or keeps) them exactly as before. A malformed step raises, from :func:`_parse_step`.
+    """
+    if type(raw) is not dict:
+        return None
+    operation, argument = raw.get("operation"), raw.get("argument", "")
+    dependencies = raw.get("dependencies", [])
+    if type(operation) is not str or type(argument) is not str or type(dependencies) is not list:
+        return None
+    dependencies_text = str(dependencies)
+    key = (index, operation, argument, dependencies_text)
+    step = _STEP_CACHE.get(key)
+    if step is None:
+        if operation in _OPERATIONS_WITH_IDS:
+            step = _step_of_shape(raw, index, operation, argument, dependencies_text, question_id, file)
+        else:
+            step = _parse_step(raw, index, question_id=question_id, file=file)
+        if len(_STEP_CACHE) >= _STEP_CACHE_LIMIT:
+            _STEP_CACHE.clear()
+        _STEP_CACHE[key] = step
+    return step
+
+
+# Operations whose argument ends with the ids it is about: "table (279472)", "_,on,s (-)".
+_OPERATIONS_WITH_IDS = frozenset(name for name, spec in OPERATIONS.items() if spec.family in ("select", "relate")
+                                 or (spec.category == "rel" and spec.family in ("verify", "choose")))
+# Steps by *shape*: (index, operation, argument before its ids, dependencies). Ids are the one part of
+# such an argument that varies from image to image (the world's 20,585 distinct train steps have 2,503
+# shapes), and everything else in the Step follows from the shape alone, so a new step of a known
+# shape takes that step's fields and parses only its ids.
+_SHAPE_CACHE: dict[tuple, Step] = {}
+
+
+def _step_of_shape(raw: dict, index: int, operation: str, argument: str, dependencies_text: str,
+                   question_id: str | None, file: str | None) -> Step:
+    """The step of an argument with ids, from a parsed step of the same shape when there is one.
+
+    Only ids that need nothing stripped (``1,2``) or ``-`` take the shortcut; anything else, and the
+    first step of each shape, goes through :func:`_parse_step` (its checks, its errors).
+    """
+    stripped = argument.strip()
+    opening = stripped.rfind("(") if stripped.endswith(")") else -1
+    inside = stripped[opening + 1:-1].strip() if opening >= 0 else ""
+    if inside == "-":
+        object_ids, absent = (), True
+    elif opening >= 0 and inside.replace(",", "").isalnum():
+        object_ids, absent = tuple([part for part in inside.split(",") if part]), False
+    else:
+        return _parse_step(raw, index, question_id=question_id, file=file)
+    key = (index, operation, stripped[:opening], dependencies_text)
+    shape = _SHAPE_CACHE.get(key)
+    if shape is None:
+        step = _parse_step(raw, index, question_id=question_id, file=file)
+        if len(_SHAPE_CACHE) >= _STEP_CACHE_LIMIT:
+            _SHAPE_CACHE.clear()
+        _SHAPE_CACHE[key] = step
+        return step
+    return Step(index, operation, shape.family, shape.category, argument, shape.dependencies, shape.target,
+                shape.relation, shape.side, object_ids, absent, shape.alternatives, shape.value, shape.negated)
 
 
 def _parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None = None,
@@ -262,35 +355,34 @@ def _parse_step(raw: Mapping[str, Any], index: int, *, question_id: str | None =
         if dependency < 0 or dependency >= index:
             raise fail(f"dependency {dependency} of {operation!r} is out of range or points forward")
     family, category = spec.family, spec.category
-    fields: dict[str, Any] = {}
+    # The optional fields, passed to Step by position (keywords cost more, per step parsed).
+    target = relation = side = value = None
+    object_ids = alternatives = ()
+    absent = negated = False
     try:
         if family == "select":
-            head, ids, absent = _split_object_ids(argument)
-            fields.update(target=head or None, object_ids=ids, absent=absent)
+            head, object_ids, absent = _split_object_ids(argument)
+            target = head or None
         elif family == "relate" or (category == "rel" and family in ("verify", "choose")):
-            head, ids, absent = _split_object_ids(argument)
+            head, object_ids, absent = _split_object_ids(argument)
             target, relation, side = _relation_parts(head, argument)
-            fields.update(target=target, side=side, object_ids=ids, absent=absent)
             if family == "choose":
-                fields["alternatives"] = tuple(part.strip() for part in relation.split("|"))
-            else:
-                fields["relation"] = relation
+                alternatives, relation = tuple(part.strip() for part in relation.split("|")), None
         elif family == "choose":
             alternatives = tuple(part.strip() for part in argument.split("|") if part.strip())
             if len(alternatives) < 2:
                 raise ValueError(f"{operation!r} needs alternatives 'a|b', got {argument!r}")
-            fields["alternatives"] = alternatives
         elif family in ("filter", "verify", "query"):
             value = argument.strip()
             if value.startswith("not(") and value.endswith(")"):
-                value, fields["negated"] = value[4:-1].strip(), True
+                value, negated = value[4:-1].strip(), True
             if not value:
                 raise ValueError(f"{operation!r} needs a value")
-            fields["value"] = value
         # exist, and, or, same, different, common, compare: the argument carries nothing we need.
     except ValueError as error:
         raise fail(str(error)) from None
-    return Step(index, operation, family, category, argument, tuple(dependencies), **fields)
+    return Step(index, operation, family, category, argument, tuple(dependencies), target, relation, side,
+                object_ids, absent, alternatives, value, negated)
 
 
 # Families whose steps need exactly this many inputs; the rest take one dependency.
@@ -304,7 +396,10 @@ def parse_program(semantic: Any, *, question_id: str | None = None, file: str | 
     """Parse a whole program; with ``scene``, also check every object id exists in it."""
     if not isinstance(semantic, list) or not semantic:
         raise GQAError("'semantic' is not a non-empty list", file=file, question_id=question_id)
-    steps = tuple([parse_step(raw, index, question_id=question_id, file=file) for index, raw in enumerate(semantic)])
+    steps = []
+    for index, raw in enumerate(semantic):  # every step parsed before any is checked (the first error wins)
+        step = _cached_step(raw, index, question_id, file)
+        steps.append(step if step is not None else _parse_step(raw, index, question_id=question_id, file=file))
     objects = scene.objects if scene is not None else None
     for step in steps:
         allowed = _ARITY.get(step.family, _ONE)
@@ -320,7 +415,7 @@ def parse_program(semantic: Any, *, question_id: str | None = None, file: str | 
                         f"object {object_id} is not in scene graph {scene.image_id}",
                         file=file, question_id=question_id, step=step.index,
                     )
-    return steps
+    return tuple(steps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -356,7 +451,7 @@ def parse_scene_graph(image_id: str, raw: Any, *, file: str | None = None) -> Sc
     objects = {}
     for object_id, entry in raw_objects.items():
         try:
-            relations = tuple((r["name"], str(r["object"])) for r in entry.get("relations", ()))
+            relations = tuple([(r["name"], str(r["object"])) for r in entry.get("relations", ())])
             objects[object_id] = SceneObject(
                 object_id, entry["name"], float(entry["x"]), float(entry["y"]), float(entry["w"]),
                 float(entry["h"]), tuple(entry.get("attributes", ())), relations,

@@ -190,3 +190,55 @@ def test_cached_steps_keep_dependency_types_apart():
     with pytest.raises(GQAError, match="not a list of integers"):
         parse_step(dict(good, dependencies=[0.0]), 1)
     assert type(parse_step(dict(good, dependencies=[False]), 1).dependencies[0]) is bool
+
+
+@pytest.mark.parametrize("operation, prefix", [
+    ("select", "table"), ("select", " sweater"), ("relate", "_,on,s"), ("relate", "cup , to the left of , o"),
+    ("verify rel", "table,on,o"), ("choose rel", "cup,to the left of|to the right of,s"),
+])
+def test_steps_of_a_known_shape_equal_a_fresh_parse(operation, prefix):
+    # After the first step of a shape (the argument before its ids), later ones take its fields and
+    # parse only their ids: the result, or the error, must be what parsing the step alone gives.
+    from rexlib.gqa import _parse_step
+
+    insides = ["(1)", "(2,3)", "(-)", "( - )", "( 4 , 5 )", "(6,,7)", "(x y)", "()", "(8)) ", "(9) ", "(a1)"]
+    for index, dependencies in ((0, []), (1, [0])):
+        for inside in insides:
+            raw = {"operation": operation, "argument": f"{prefix} {inside}", "dependencies": dependencies}
+            outcomes = []
+            for parse in (parse_step, _parse_step):
+                try:
+                    outcomes.append(parse(raw, index, question_id="q", file="f.json"))
+                except GQAError as error:
+                    outcomes.append(str(error))
+            assert outcomes[0] == outcomes[1], raw
+
+
+def test_frozen_record_builds_what_the_dataclass_would():
+    # frozen_record swaps a frozen dataclass's __init__ for a quicker one: every way of calling it must
+    # give what the dataclass's own __init__ gives, and the record must stay frozen.
+    import dataclasses
+
+    from rexlib.gqa import frozen_record
+
+    def fields_of(cls):
+        cls.__annotations__ = {"name": "str", "count": "int", "tags": "tuple", "extra": "dict"}
+        cls.count, cls.tags = 1, ()
+        cls.extra = dataclasses.field(default_factory=dict)
+        return cls
+
+    quick = frozen_record(fields_of(type("Quick", (), {})))
+    plain = dataclasses.dataclass(frozen=True, slots=True)(fields_of(type("Plain", (), {})))
+    assert quick.__init__ is not plain.__init__
+    for args, kwargs in (((), {"name": "a"}), (("a", 2), {}), (("a",), {"tags": ("x",)}),
+                         (("a", 3, ("y",), {"k": 1}), {})):
+        made, expected = quick(*args, **kwargs), plain(*args, **kwargs)
+        assert dataclasses.astuple(made) == dataclasses.astuple(expected)
+    assert quick("a").extra is not quick("a").extra  # a fresh default each time
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick("a").name = "b"
+    with pytest.raises(TypeError, match="name"):
+        quick()
+    assert dataclasses.replace(quick("a"), count=5) == quick("a", 5)
+    with pytest.raises(TypeError, match="__post_init__"):
+        frozen_record(type("Late", (), {"__annotations__": {"x": "int"}, "__post_init__": lambda self: None}))

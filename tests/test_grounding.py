@@ -109,6 +109,41 @@ def test_ground_converts_and_records():
         ground("the (obj:zz)", image, image_id="img1")
 
 
+@pytest.mark.parametrize("text", [
+    "", "plain words .", "the (obj:a)", "(obj:a)(obj:b) end", "the (obj:a) is on the (obj:b) , at (0.9,0.1)",
+    "a ( obj : a ) b", "there is no (obj*:cat)", "the (obj:a , b) are", "(0.5,0.5)",
+    "the (obj:a", "the obj:a)", "a (obj:a) ) b", "a ((obj:a)) b", "a (obj:(a)) b", "a (obj:a) (", "x ) (obj:a)",
+    "a (foo) b", "a (foo) b )", "a (obj:) b", "a (obj*:) b", "a (obj:zz) b (", "a (obj:zz) (foo)", "a (1,2,3)",
+])
+def test_ground_reads_the_pieces_and_errors_of_the_scan(text):
+    # ground splits the text with one regex; tokenize_raw scans it piece by piece. Both must see the
+    # same pieces, and a malformed text must fail with the scan's own error.
+    regions = np.zeros((36, 4), np.float32)
+    regions[3] = [0, 0, 10, 10]
+    image = ImageGrounding(_scene(a=("cup", (0, 0, 10, 12)), b=("old table", (500, 500, 510, 510))), regions)
+    try:
+        pieces = tokenize_raw(text)
+    except GroundingError as error:
+        with pytest.raises(GroundingError) as raised:
+            ground(text, image)
+        assert str(raised.value) == str(error)
+        return
+    unknown = [i for kind, value in pieces if kind == OBJECT for i in value if i not in ("a", "b")]
+    if unknown:
+        with pytest.raises(GroundingError, match=f"object {unknown[0]},"):
+            ground(text, image)
+        return
+    expected = []
+    for kind, value in pieces:
+        if kind == OBJECT:
+            expected += [word for i in value for word in (["#3"] if i == "a" else ["old", "table"])]
+        elif kind == POSITION:
+            expected.append(f"@{grid_cell(*value)}")
+        else:
+            expected += value.split() if kind == ABSENT else [value]
+    assert list(ground(text, image).tokens) == expected
+
+
 def test_small_union_iou_matches_the_general_one():
     rng = np.random.default_rng(0)
     for _ in range(300):
@@ -118,6 +153,23 @@ def test_small_union_iou_matches_the_general_one():
         a, b = [tuple(box) for box in boxes[:n]], [tuple(box) for box in boxes[n:]]
         assert union_iou_small(a, b) == pytest.approx(union_iou(a, b), abs=1e-9)
     assert union_iou_small([(0, 0, 10, 10), (5, 0, 15, 10)], [(0, 0, 10, 10)]) == pytest.approx(100 / 150)
+
+
+def test_two_box_union_area_is_the_general_sum_bit_for_bit():
+    # _union_area unrolls the two-box case; its float must be exactly the level-by-level sum's
+    # (the upper bounds written in grounding_{split}.json may not change by one bit).
+    from rexlib.boxes import _union_area, _union_area_by_levels
+
+    rng = np.random.default_rng(1)
+    cases = [((0.0, 0.0, 10.0, 10.0), (5.0, 0.0, 15.0, 10.0)), ((0.0, 0.0, 10.0, 10.0), (10.0, 0.0, 20.0, 10.0)),
+             ((0.0, 0.0, 0.0, 10.0), (0.0, 0.0, 5.0, 5.0)), ((1.0, 1.0, 2.0, 2.0), (1.0, 1.0, 2.0, 2.0)),
+             ((3.0, 3.0, 1.0, 1.0), (0.0, 0.0, 4.0, 4.0))]
+    for _ in range(2000):
+        corners = rng.uniform(0, 100, (2, 2)).round(int(rng.integers(0, 3)))
+        sizes = rng.uniform(-5, 60, (2, 2)).round(int(rng.integers(0, 3)))
+        cases.append(tuple(tuple(float(v) for v in (*corner, *(corner + size))) for corner, size in zip(corners, sizes)))
+    for boxes in cases:
+        assert _union_area(boxes) == _union_area_by_levels(boxes), boxes
 
 
 def test_paired_iou_is_the_matrix_bit_for_bit():

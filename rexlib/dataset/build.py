@@ -28,11 +28,9 @@ records are ordered by their index in the file, a merged build and an unsharded 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import json
-import multiprocessing
 import os
 import pickle
 import shutil
@@ -45,12 +43,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from hashlib import sha1
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from rexlib import gqa, layout
-from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground
+from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground_compact
 from rexlib.dataset.store import (
     MAX_EXPLANATION_LENGTH,
     MAX_QUESTION_LENGTH,
@@ -62,6 +60,9 @@ from rexlib.dataset.store import (
 )
 from rexlib.dataset.vocab import Vocabularies, build_vocabularies, tokenize_question
 from rexlib.io import atomic_path, read_json, write_json
+
+if TYPE_CHECKING:  # the CLI's types only: a build in code need not import argparse
+    import argparse
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
@@ -209,14 +210,17 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
     (operations are counted per chunk).
     """
     executed, skipped, operation_names = [], [], []
-    file, regions_row = data.question_file, data.regions.row
+    file, regions_row, scenes, images = data.question_file, data.regions.row, data.scenes, data.images
+    families_of: dict[tuple, str] = {}  # operations -> their families (an operation names its family)
     _prepare_groundings(data, items)
     for index, question_id, raw in items:
         image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
         if image_id is None:
             skipped.append(Skipped(index, question_id, file, None, SKIP_PARSE, "record is not an object"))
             continue
-        scene = _scene(data, image_id)
+        scene = scenes.get(image_id)
+        if scene is None:
+            scene = _scene(data, image_id)
         if isinstance(scene, str):
             skipped.append(Skipped(index, question_id, file, None, SKIP_SCENE, scene))
             continue
@@ -240,19 +244,24 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
             skipped.append(Skipped(index, question_id, file, getattr(error, "step", None), SKIP_EXECUTION,
                             f"executor raised {type(error).__name__}: {error}"))
             continue
+        image = images.get(image_id)
         try:
-            grounded = ground(execution.explanation, _image_grounding(data, scene, row), image_id=image_id)
+            tokens, grounding = ground_compact(execution.explanation, image if image is not None else
+                                               _image_grounding(data, scene, row), image_id=image_id)
         except GroundingError as error:
             skipped.append(Skipped(index, question_id, file, None, SKIP_GROUNDING, str(error)))
             continue
-        derived = getattr(execution, "derived_answer", execution.answer)
-        agrees = derived is not None and _normalise(derived) == _normalise(question.answer)
+        derived, answer = getattr(execution, "derived_answer", execution.answer), question.answer
+        agrees = derived is not None and (derived == answer or _normalise(derived) == _normalise(answer))
         decision = AGREE if agrees else UNDECIDED if derived is None else DISAGREE
-        operation_names.extend([step.operation for step in question.program])
+        operations = tuple([step.operation for step in question.program])
+        operation_names.extend(operations)
+        families = families_of.get(operations)
+        if families is None:
+            families = families_of[operations] = _families(question.program)
         executed.append(Executed(
-            index, question_id, row, question.question, question.answer, _types(question.types),
-            _families(question.program), decision, local_group_of(question.raw), execution.explanation,
-            grounded.tokens, grounded.compact_record(), derived, agrees,
+            index, question_id, row, question.question, answer, _types(question.types), families, decision,
+            local_group_of(question.raw), execution.explanation, tokens, grounding, derived, agrees,
         ))
     return {"executed": executed, "skipped": skipped, "operations": Counter(operation_names)}
 
@@ -262,12 +271,28 @@ def _write_pickle(path: Path, value) -> None:
         pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _write_chunk(path: Path, result: dict) -> None:
+    """A chunk's records as plain tuples: pickle writes a named tuple through its class's reduce
+    (three times the time of a plain one); :func:`_read_chunk` names them again."""
+    _write_pickle(path, {"executed": [tuple(record) for record in result["executed"]],
+                         "skipped": [tuple(record) for record in result["skipped"]],
+                         "operations": result["operations"]})
+
+
+def _read_chunk(path: Path) -> dict:
+    with open(path, "rb") as handle:  # our own files, written by stage 1
+        chunk = pickle.load(handle)
+    return {"executed": [Executed._make(record) for record in chunk["executed"]],
+            "skipped": [Skipped._make(record) for record in chunk["skipped"]],
+            "operations": chunk["operations"]}
+
+
 def _run_chunk(task: tuple[str, int, int, int, str]) -> dict:
     """Process items[start:stop] of a split and write the chunk's partial file (worker entry)."""
     split, _number, start, stop, path = task
     data = _INPUTS[split]
     result = process_items(data, data.items[start:stop])
-    _write_pickle(Path(path), result)
+    _write_chunk(Path(path), result)
     return result
 
 
@@ -414,12 +439,12 @@ def process_split(split: str, gqa_dir, regions, work_dir: Path, *, workers: int 
 
     _INPUTS[split] = data
     try:
-        if workers <= 1 or len(pending) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        context = _fork_context() if workers > 1 and len(pending) > 1 else None
+        if context is None:
             for task in pending:
                 _IN_MEMORY[task[4]] = _run_chunk(task)  # spares finalize reading it back
         else:
             # fork: the children inherit the loaded files instead of receiving them pickled.
-            context = multiprocessing.get_context("fork")
             with context.Pool(min(workers, len(pending))) as pool:
                 for _ in pool.imap_unordered(_run_chunk_in_worker, pending):
                     pass
@@ -428,6 +453,14 @@ def process_split(split: str, gqa_dir, regions, work_dir: Path, *, workers: int 
     write_json(partial_dir / "complete.json", {"chunks": len(chunks), "questions": len(items)})
     log(f"[{split}] processed in {time.perf_counter() - started:.1f}s")
     return partial_dir
+
+
+def _fork_context():
+    """multiprocessing's fork context, or None where the platform has none. Imported only here: a
+    one-process build does not pay for importing multiprocessing (15 ms)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
 
 
 def load_partials(partial_dirs: Sequence[Path]) -> dict:
@@ -441,8 +474,7 @@ def load_partials(partial_dirs: Sequence[Path]) -> dict:
         for path in sorted(partial_dir.glob("chunk-*.pkl")):
             chunk = _IN_MEMORY.pop(str(path), None)
             if chunk is None:
-                with open(path, "rb") as handle:  # our own files, written by stage 1
-                    chunk = pickle.load(handle)
+                chunk = _read_chunk(path)
             executed.extend(chunk["executed"])
             skipped.extend(chunk["skipped"])
             operations.update(chunk["operations"])
@@ -575,8 +607,20 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     kept = {split: [r for r in records["executed"] if not (drop_disagreements and r.decision == DISAGREE)]
             for split, records in split_records.items()}
-    # Train's questions are tokenized once, for its vocabulary and its h5.
-    question_tokens = {"train": [tokenize_question(r.question) for r in kept["train"]]} if "train" in kept else {}
+    # Train's questions are tokenized once, for its vocabulary and its h5; each distinct text once (GQA's
+    # questions repeat: 13,760 texts for the world's 19,961 train questions). The lists are only read.
+    tokenized: dict[str, list[str]] = {}
+
+    def tokens_of(rows) -> list[list[str]]:
+        out = []
+        for row in rows:
+            tokens = tokenized.get(row.question)
+            if tokens is None:
+                tokens = tokenized[row.question] = tokenize_question(row.question)
+            out.append(tokens)
+        return out
+
+    question_tokens = {"train": tokens_of(kept["train"])} if "train" in kept else {}
     vocabularies, vocab_source = _vocabularies(out_dir, kept, vocab_file, log, question_tokens.get("train"))
 
     # Attribute value -> category, for the evaluation's attribute recall (rexlib/evaluation/evaluate.py reads it).
@@ -601,7 +645,7 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
                 [Row(r.question_id, r.image_row, r.question, r.answer, r.tokens, r.types, r.families, r.local_group)
                  for r in rows], vocabularies,
                 max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH,
-                question_tokens=question_tokens.get(split))
+                question_tokens=question_tokens.get(split) or tokens_of(rows))
             write_split(out_dir / layout.split_file(split), arrays)
             encoded_splits.append(split)
         else:

@@ -82,6 +82,8 @@ def _words(text: str, out: list) -> None:
 def _reference(inside: str) -> tuple:
     """Classify the text between a pair of parentheses."""
     if inside.startswith("obj:"):
+        if inside[4:].isalnum():  # the usual single plain id: nothing to split or strip
+            return (OBJECT, (inside[4:],))
         ids = tuple(part.strip() for part in inside[4:].split(",") if part.strip())
         if not ids:
             raise GroundingError(f"object reference '({inside})' has no id")
@@ -287,46 +289,94 @@ class Grounded:
 
 def ground(explanation: str, image: ImageGrounding, *, image_id: str = "?") -> Grounded:
     """Convert one raw explanation with the regions of its image (see the module docstring)."""
+    tokens, objects, boxes, regions, upper_bound, rounded = _convert(explanation, image, image_id)
+    return Grounded(tokens, objects, boxes, regions, upper_bound, rounded)
+
+
+def ground_compact(explanation: str, image: ImageGrounding, *, image_id: str = "?") -> tuple[tuple[str, ...], dict]:
+    """:func:`ground`'s tokens and :meth:`Grounded.compact_record`, without the :class:`Grounded` (the build's
+    path: one fewer object per question)."""
+    tokens, objects, _boxes, regions, upper_bound, rounded = _convert(explanation, image, image_id)
+    return tokens, {"objects": objects, "boxes": rounded, "regions": regions, "upper_bound": round(upper_bound, 6)}
+
+
+def _convert(explanation: str, image: ImageGrounding, image_id: str) -> tuple:
+    """Tokens, referenced objects, their boxes, their regions, the upper bound and the rounded boxes.
+
+    One left-to-right pass, as :func:`_scan` reads the text (the same pieces, the same errors: a
+    malformed piece anywhere is reported before an unknown object, as when the text was scanned first).
+    """
+    if not isinstance(explanation, str):
+        raise GroundingError(f"explanation is a {type(explanation).__name__}, not a string")
     tokens: list[str] = []
     objects: list[str] = []
-    seen: set[str] = set()
-    for kind, value in _scan(explanation):
-        if kind == _WORDS:
-            tokens.extend(value)
-        elif kind == OBJECT:
+    unknown = None  # the first object id the scene graph lacks (raised once the whole text is read)
+    best_region = image.best_region
+    find = explanation.find
+    position, length = 0, len(explanation)
+    while position < length:
+        opening = find("(", position)
+        segment = explanation[position:] if opening < 0 else explanation[position:opening]
+        if ")" in segment:
+            raise GroundingError(f"unbalanced ')' after character {position}")
+        words = _SEGMENT_WORDS.get(segment)
+        tokens.extend(words if words is not None else _segment_words(segment))
+        if opening < 0:
+            break
+        closing = find(")", opening + 1)
+        if closing < 0:
+            raise GroundingError(f"unclosed '(' at character {opening}")
+        nested = find("(", opening + 1, closing)
+        if nested >= 0:
+            raise GroundingError(f"nested '(' at character {nested}")
+        position = closing + 1
+        inside = explanation[opening + 1 : closing].strip()
+        reference = _REFERENCES.get(inside)
+        kind, value = reference if reference is not None else _cached_reference(inside)
+        if kind == OBJECT:
             for object_id in value:
-                region = image.best_region.get(object_id)
+                region = best_region.get(object_id)
                 if region is None:
-                    raise GroundingError(f"explanation refers to object {object_id}, "
-                                         f"which is not in scene graph {image_id}")
-                if region >= 0:
+                    if unknown is None:
+                        unknown = object_id
+                elif region >= 0:
                     tokens.append(_REGION_TOKENS[region] if region < len(_REGION_TOKENS) else f"#{region}")
                 else:
                     tokens.extend(image.scene_objects[object_id].name.lower().split())
-                if object_id not in seen:
-                    seen.add(object_id)
+                if object_id not in objects:
                     objects.append(object_id)
         elif kind == ABSENT:
             tokens.extend(value.split())
         else:  # POSITION
             tokens.append(f"@{grid_cell(*value)}")
-    regions = tuple(image.best_region[o] for o in objects)
-    object_boxes = [image.box(o) for o in objects]
-    boxes = tuple(box for box, _rounded in object_boxes)
+    if unknown is not None:
+        raise GroundingError(f"explanation refers to object {unknown}, which is not in scene graph {image_id}")
+    regions = tuple([best_region[o] for o in objects])
+    cache, boxes, rounded = image.boxes, [], []
+    for object_id in objects:
+        cached = cache.get(object_id)
+        if cached is None:
+            cached = image.box(object_id)
+        boxes.append(cached[0])
+        rounded.append(cached[1])
+    return (tuple(tokens), tuple(objects), tuple(boxes), regions, float(_upper_bound(image, objects, regions, boxes)),
+            tuple(rounded))
+
+
+def _upper_bound(image: ImageGrounding, objects: list[str], regions: tuple[int, ...], boxes: list[tuple]) -> float:
+    """IoU of the union of the chosen regions' boxes with the union of the objects' boxes (cached per image)."""
+    if len(objects) == 1:  # one box against its region's box: the IoU already computed (or no region)
+        return image.best_iou[objects[0]] if regions[0] >= 0 else 0.0
     chosen = sorted({r for r in regions if r >= 0})
     if not objects or not chosen:
-        upper_bound = 0.0
-    elif len(objects) == 1 and len(chosen) == 1:
-        upper_bound = image.best_iou[objects[0]]  # one box against one box: the IoU already computed
-    else:
-        key = (tuple(chosen), tuple(objects))
-        upper_bound = image.upper_bounds.get(key)
-        if upper_bound is None:
-            region_boxes = [tuple(image.region_boxes[k].tolist()) for k in chosen]
-            if len(region_boxes) * len(boxes) <= 4 and len(region_boxes) <= 4 and len(boxes) <= 4:
-                upper_bound = union_iou_small(region_boxes, boxes)
-            else:
-                upper_bound = union_iou(region_boxes, boxes)
-            image.upper_bounds[key] = upper_bound
-    return Grounded(tuple(tokens), tuple(objects), boxes, regions, float(upper_bound),
-                    tuple(rounded for _box, rounded in object_boxes))
+        return 0.0
+    key = (tuple(chosen), tuple(objects))
+    upper_bound = image.upper_bounds.get(key)
+    if upper_bound is None:
+        region_boxes = [tuple(image.region_boxes[k].tolist()) for k in chosen]
+        if len(region_boxes) * len(boxes) <= 4 and len(region_boxes) <= 4 and len(boxes) <= 4:
+            upper_bound = union_iou_small(region_boxes, boxes)
+        else:
+            upper_bound = union_iou(region_boxes, boxes)
+        image.upper_bounds[key] = upper_bound
+    return upper_bound

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -85,8 +86,9 @@ def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
         explanation_tokens.append(END)
         explanation_lengths_list.append(len(tokens) + 1)
         truncated_list.append(len(row.tokens) > length)
-    question_flat = [question_index.get(word, question_unknown) for word in question_words]
-    explanation_flat = [explanation_index.get(token, explanation_unknown) for token in explanation_tokens]
+    # index.get(token, unknown) for every token, called from C (map over two iterables) rather than a loop.
+    question_flat = list(map(question_index.get, question_words, repeat(question_unknown)))
+    explanation_flat = list(map(explanation_index.get, explanation_tokens, repeat(explanation_unknown)))
 
     question_lengths = np.array(question_lengths_list, np.int32).reshape(count)
     questions = np.zeros((count, max_question_length), np.int32)

@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from rexlib import layout
@@ -83,9 +84,9 @@ class Vocabulary:
 
 def explanation_vocabulary(explanations: Iterable[str | Sequence[str]], min_count: int = 1) -> Vocabulary:
     """From converted explanations (space-separated strings or token lists) of the training split."""
-    counts: Counter = Counter()
-    for explanation in explanations:
-        counts.update(explanation.split() if isinstance(explanation, str) else explanation)
+    # One Counter over all the tokens (counting runs in C; an update per explanation costs a call each).
+    counts = Counter(chain.from_iterable(
+        explanation.split() if isinstance(explanation, str) else explanation for explanation in explanations))
     fixed = set(EXPLANATION_SPECIALS) | set(REGION_TOKENS) | set(GRID_TOKENS)
     for token in fixed:
         counts.pop(token, None)
@@ -101,9 +102,8 @@ def answer_vocabulary(answers: Iterable[str], min_count: int = 1) -> Vocabulary:
 def question_vocabulary(questions: Iterable[str | Sequence[str]], min_count: int = 1) -> Vocabulary:
     """From raw question texts of the training split (tokenized with :func:`tokenize_question`), or
     from their token lists when the caller has them already."""
-    counts: Counter = Counter()
-    for question in questions:
-        counts.update(tokenize_question(question) if isinstance(question, str) else question)
+    counts = Counter(chain.from_iterable(
+        tokenize_question(question) if isinstance(question, str) else question for question in questions))
     for token in QUESTION_SPECIALS:
         counts.pop(token, None)
     return Vocabulary(QUESTION_SPECIALS + tuple(_by_frequency(counts, min_count)), unknown=1)

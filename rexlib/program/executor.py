@@ -14,9 +14,7 @@ and an undecidable step stops execution with its reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from rexlib.gqa import OPERATIONS, Question, SceneGraph, Step
+from rexlib.gqa import OPERATIONS, Question, SceneGraph, Step, frozen_record
 from rexlib.program.attributes import CategoryTable
 from rexlib.program.handlers import EXPLAINERS, HANDLERS, Context, normalised
 from rexlib.program.realise import realise
@@ -33,7 +31,7 @@ from rexlib.program.values import (
 DECIDED_BY_SCENE_GRAPH, DECIDED_BY_ANSWER = "scene graph", "answer"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Execution:
     """The result of executing one question's program (docs/contracts.md, "Program execution")."""
 
@@ -81,14 +79,19 @@ def execute(question: Question, scene: SceneGraph, categories: CategoryTable | N
     context = _context(categories if categories is not None else _own_categories(question), answer is not None)
     values: list[Value | Undecided] = []
     undecided_seen = False
+    handlers, operations = HANDLERS, OPERATIONS
     for position, step in enumerate(program):
-        handler = HANDLERS.get(step.family)
-        if handler is None or step.operation not in OPERATIONS:
+        handler = handlers.get(step.family)
+        if handler is None or step.operation not in operations:
             raise ExecutionError(f"unknown operation {step.operation!r}", position, step.operation)
-        for dependency in step.dependencies:
-            if not 0 <= dependency < position:
-                raise ExecutionError(f"dependency {dependency} is not an earlier step", position, step.operation)
-        inputs = [values[d] for d in step.dependencies]
+        dependencies = step.dependencies
+        if dependencies:
+            for dependency in dependencies:
+                if not 0 <= dependency < position:
+                    raise ExecutionError(f"dependency {dependency} is not an earlier step", position, step.operation)
+            inputs = [values[d] for d in dependencies]
+        else:
+            inputs = []
         if undecided_seen:  # a step over an undecided one is undecided for the same reason
             undecided = next((value for value in inputs if isinstance(value, Undecided)), None)
             if undecided is not None:

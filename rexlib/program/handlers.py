@@ -168,16 +168,21 @@ def normalised(answer: str | None) -> str:
 
 
 def select(scene: SceneGraph, step: Step, inputs: Sequence[Value], context: Context) -> ObjectSet:
-    check_arity(step, inputs, (0,))
+    if inputs:
+        check_arity(step, inputs, (0,))
     if step.target == "scene":
         return ObjectSet((), "scene", scene=True)
     noun = singular(step.target) if step.target else None
     if step.absent:
         return ObjectSet((), noun)
-    if step.object_ids:
-        for object_id in step.object_ids:
-            scene_object(scene, object_id)
-        return ObjectSet(tuple(dict.fromkeys(step.object_ids)), noun)
+    object_ids = step.object_ids
+    if object_ids:
+        objects = scene.objects
+        for object_id in object_ids:
+            if object_id not in objects:
+                scene_object(scene, object_id)  # raises, naming the object
+        single = len(object_ids) == 1 and type(object_ids) is tuple  # nothing to deduplicate
+        return ObjectSet(object_ids if single else tuple(dict.fromkeys(object_ids)), noun)
     if noun is None:
         raise ExecutionError("select names neither an object nor ids")
     return ObjectSet(tuple(i for i, obj in scene.objects.items() if singular(obj.name) == noun), noun)

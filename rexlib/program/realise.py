@@ -45,21 +45,24 @@ class Sentence:
     def noun_phrase(self, objects: ObjectSet | None, object_id: str | None, determiner: str = "the",
                     noun: str | None = None, stated: str | None = None) -> None:
         """``the white (obj:12)``, ``a (obj:3)``, ``no (obj*:cat)``: filters become modifiers."""
+        modifiers = trailing = ()
         if objects is not None:
-            modifiers, trailing = split_modifiers(objects.filters, stated)
+            if objects.filters:
+                modifiers, trailing = split_modifiers(objects.filters, stated)
             noun = noun or objects.noun
-        else:
-            modifiers = trailing = ()
         if determiner == "a":
             first_word = modifiers[0] if modifiers else (
                 self.scene.objects[object_id].name if object_id is not None else noun or "object")
             determiner = indefinite_article(first_word)
-        self.add(determiner, *modifiers)
+        words = self.words
+        words.append(determiner)
+        words.extend(modifiers)
         if object_id is not None:
-            self.object(object_id)
+            words.append(object_token(object_id))
+            self.object_ids.append(object_id)
         else:
-            self.words.append(absent_token(noun or "object"))
-        self.add(*trailing)
+            words.append(absent_token(noun or "object"))
+        words.extend(trailing)
 
     def anchor(self, objects: ObjectSet, target_id: str | None) -> str | None:
         """The anchor object a relation reached ``target_id`` from (the first that confirms it)."""
@@ -239,9 +242,12 @@ _REALISERS = {
 def realise(statements: tuple, scene: SceneGraph) -> tuple[str, tuple[str, ...]]:
     """The raw explanation of a value's statements, and the ids of the objects it refers to."""
     sentence = Sentence(scene)
-    if not _shared_value(sentence, statements):
+    if len(statements) == 1:  # the usual case (_shared_value needs two)
+        _REALISERS[type(statements[0])](sentence, statements[0])
+    elif not _shared_value(sentence, statements):
         for index, statement in enumerate(statements):
             if index:
                 sentence.add("and")
             _REALISERS[type(statement)](sentence, statement)
-    return sentence.text(), tuple(dict.fromkeys(sentence.object_ids))
+    object_ids = sentence.object_ids
+    return sentence.text(), tuple(object_ids) if len(object_ids) == 1 else tuple(dict.fromkeys(object_ids))

@@ -11,7 +11,7 @@ the facts the answer rests on, which ``realise.py`` turns into words only at the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from rexlib.gqa import frozen_record
 
 
 class ExecutionError(ValueError):
@@ -33,7 +33,7 @@ class Undecided(ExecutionError):
     alternatives hold, ...). With GQA's answer at hand the executor lets the answer decide instead."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Relation:
     """How an object set was reached: ``relation`` between the set and the ``anchor`` set.
 
@@ -46,7 +46,7 @@ class Relation:
     target_is_subject: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ObjectSet:
     """Objects a step selected, with what the explanation needs to name them later.
 
@@ -66,7 +66,7 @@ class ObjectSet:
     unconfirmed: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class HasValue:
     """Object ``object_id`` of ``objects`` has (``holds``) or lacks ``value`` in ``category``.
 
@@ -81,7 +81,7 @@ class HasValue:
     holds: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Exists:
     """There is (``objects.ids`` non-empty, or ``holds``) or is no such object.
 
@@ -92,7 +92,7 @@ class Exists:
     holds: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RelationHolds:
     """``subject`` --relation--> ``object`` holds or not; an id of ``None`` is an absent object named by the noun."""
 
@@ -104,7 +104,7 @@ class RelationHolds:
     holds: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Comparison:
     """``first`` is ``comparative`` than ``second``; the values are the attributes compared, when any."""
 
@@ -115,7 +115,7 @@ class Comparison:
     second_value: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class SameValue:
     """The objects do (``same``) or do not share their value in ``category``, values unrecorded."""
 
@@ -124,7 +124,7 @@ class SameValue:
     same: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class AttributeValue:
     """The result of ``query``: the value of the grounded object in the queried category."""
 
@@ -142,7 +142,7 @@ class AttributeValue:
         return (HasValue(self.objects, self.object_id, self.category, self.value, True),)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class TruthValue:
     """A yes/no result and the statements it rests on."""
 
@@ -154,7 +154,7 @@ class TruthValue:
         return "yes" if self.holds else "no"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Choice:
     """The alternative (or shared category, or compared object's name) a step chose, and why."""
 
