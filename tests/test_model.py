@@ -268,7 +268,7 @@ def test_region_feedback_reads_the_region_last_pointed_at(store):
 def test_question_attention_reads_the_question_tokens_not_their_padding(store):
     torch.manual_seed(0)
     batch = REXDataset(store, "train").batch(range(4))
-    model = REX(tiny_config(store, dropout=0.0)).eval()
+    model = REX(tiny_config(store, dropout=0.0, question_attention=True)).eval()
     decoder = model.decoder
     with torch.no_grad():
         context, _ = model.encode(batch)
@@ -290,7 +290,7 @@ def test_question_attention_reads_the_question_tokens_not_their_padding(store):
         changed = dataclasses.replace(context, text=context.text + first[..., None],
                                       projected_text=context.projected_text + first[..., None])
         assert not torch.allclose(decoder.step(start, state, changed).attention, before)      # the words are read
-    assert REX(tiny_config(store, question_attention=False)).decoder.question_attention is None
+    assert REX(tiny_config(store)).decoder.question_attention is None                 # off by default
     assert REXConfig.preset("paper").question_attention is False
 
 
