@@ -167,7 +167,7 @@ class ExplanationDecoder(nn.Module):
         # order, different in every image). With region feedback the region last pointed at (the referent)
         # feeds every later step's input and, linearly, the word scores, so "the #3 ... is [white]" can read
         # region 3's colour (CopyNet's "selective read"). Both start at zero: the decoder starts as the paper's.
-        self.region_feedback = None
+        self.region_feedback = self.referent_readout = None
         if config.region_feedback:
             self.region_feedback = nn.Linear(region_size, config.word_embedding_size, bias=False)
             self.referent_readout = nn.Linear(region_size, config.explanation_vocab_size, bias=False)
