@@ -96,23 +96,22 @@ def attribute_probe(data_dir: str | Path, scene_graphs_file: str | Path, split: 
     """Probe accuracy (%) of ``category`` from the detector features and from each of ``models`` (name ->
     (REX, its question tokenizer or None)), with the share of the most frequent value among the held-out
     rows (what a probe that reads nothing scores) and the numbers of objects and values probed."""
-    models = models or {}
-    results = {}
-    for name, (model, tokenizer) in {"detector features": (None, None), **models}.items():
-        dataset = REXDataset(data_dir, split, tokenizer=tokenizer)
-        positions, regions, values = grounded_values(data_dir, scene_graphs_file, split, category, dataset)
-        positions, regions, values = positions[:max_rows], regions[:max_rows], values[:max_rows]
-        if len(positions) < 20:
-            raise ValueError(f"{data_dir}: {split}: only {len(positions)} grounded objects with a {category} value")
-        names = sorted(set(values))
-        labels = np.array([names.index(value) for value in values])
-        test = held_out(dataset.arrays["image_index"][positions])
-        if model is not None:
-            model.eval()
-        inputs = region_representations(dataset, positions, regions, model)
-        results[name] = 100 * linear_probe(inputs, labels, test)
-        results["most frequent value"] = 100 * float(np.bincount(labels[test]).max() / max(test.sum(), 1))
-        results["objects"], results["values"] = len(labels), len(names)
+    dataset = REXDataset(data_dir, split)
+    positions, regions, values = grounded_values(data_dir, scene_graphs_file, split, category, dataset)
+    positions, regions, values = positions[:max_rows], regions[:max_rows], values[:max_rows]
+    if len(positions) < 20:
+        raise ValueError(f"{data_dir}: {split}: only {len(positions)} grounded objects with a {category} value")
+    names = sorted(set(values))
+    labels = np.array([names.index(value) for value in values])
+    test = held_out(dataset.arrays["image_index"][positions])
+    results = {"detector features": 100 * linear_probe(region_representations(dataset, positions, regions),
+                                                       labels, test)}
+    for name, (model, tokenizer) in (models or {}).items():
+        # The same questions in the same order, read with the model's own tokenizer.
+        read = REXDataset(data_dir, split, tokenizer=tokenizer) if tokenizer is not None else dataset
+        results[name] = 100 * linear_probe(region_representations(read, positions, regions, model.eval()), labels, test)
+    results["most frequent value"] = 100 * float(np.bincount(labels[test]).max() / max(test.sum(), 1))
+    results["objects"], results["values"] = len(labels), len(names)
     return results
 
 

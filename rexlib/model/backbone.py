@@ -53,8 +53,6 @@ class GeometryAwareProjection(nn.Module):
         return nn.functional.linear(features, self.weight, self.bias) + self.geometry(geometry)
 
 
-
-
 def load_geometry(projection: GeometryAwareProjection, pretrained: str) -> None:
     """The box projection pretrained with the backbone when its directory has one, else zeros (so a
     backbone pretrained without geometry, e.g. `visualbert-vqa-coco-pre`, starts exactly as it was)."""
@@ -74,8 +72,7 @@ def load_geometry(projection: GeometryAwareProjection, pretrained: str) -> None:
 class BackboneOutput:
     cls: torch.Tensor        # (B, H)     [CLS] state: the question read against the image
     regions: torch.Tensor    # (B, 36, H) fused region states (what the decoder attends to and points at)
-    text: torch.Tensor       # (B, Lq, H) fused question-token states
-    text_mask: torch.Tensor  # (B, Lq) bool: real tokens
+    text: torch.Tensor       # (B, Lq, H) fused question-token states (their mask is the input's)
 
 
 def visualbert_config(config: REXConfig) -> VisualBertConfig:
@@ -156,8 +153,7 @@ class Backbone(nn.Module):
                 visual_embeds=visual_inputs,
                 visual_attention_mask=region_mask,
             ).last_hidden_state                                           # (B, Lq+36, H)
-            return BackboneOutput(cls=hidden[:, 0], regions=hidden[:, text_length:], text=hidden[:, :text_length],
-                                  text_mask=question_mask.bool())
+            return BackboneOutput(cls=hidden[:, 0], regions=hidden[:, text_length:], text=hidden[:, :text_length])
         output = self.model(
             input_ids=question_tokens,
             visual_feats=region_features,
@@ -166,4 +162,4 @@ class Backbone(nn.Module):
             visual_attention_mask=region_mask,
         )
         return BackboneOutput(cls=output.language_output[:, 0], regions=output.vision_output,  # (B,H), (B,36,H)
-                              text=output.language_output, text_mask=question_mask.bool())
+                              text=output.language_output)

@@ -83,7 +83,8 @@ class REX(nn.Module):
         fused = self.backbone(batch["question_tokens"], batch["question_mask"], batch["region_features"],
                               batch["region_boxes"])
         answer_logits, attention = self.answer_head(fused.cls, fused.regions)
-        return self.decoder.prepare(fused.cls, fused.regions, fused.text, fused.text_mask), answer_logits, attention
+        context = self.decoder.prepare(fused.cls, fused.regions, fused.text, batch["question_mask"].bool())
+        return context, answer_logits, attention
 
     def forward(self, batch) -> REXOutput:
         context, answer_logits, attention = self._encode(batch)
