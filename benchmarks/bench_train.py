@@ -1,12 +1,14 @@
 """Training, data-loading and decoding speed of the default recipe (what `make demo` trains) on CPU,
 and the time the default recipe takes to reach an answer-accuracy target.
 
-    python benchmarks/bench_train.py [--data DIR] [--batch-size 64] [--steps 20]
+    python benchmarks/bench_train.py [--data DIR] [--batch-size 32] [--steps 20]
     python benchmarks/bench_train.py --data outputs/datasets/gqa-rex-demo --to-target 80 --epochs 2
 
 Without --data it builds a fixture store (tests/store_fixture.py) in a temporary directory. REX and the
 baseline are timed in alternating rounds in the same process, so the gate overhead ratio is not skewed
-by whatever else the machine is doing; the median round counts. `--to-target A` then trains the default
+by whatever else the machine is doing; the median round counts. REX is also timed in fp32 in the same rounds,
+so the speed-up of the recipe's precision (`--precision auto`: a bf16 backbone where the CPU has it) is a
+ratio measured in the same run. `--to-target A` then trains the default
 recipe (`python -m rexlib train` with no other flag, validating every `--val-every` steps) for `--epochs`
 and prints the training time at which validation answer accuracy first reached A %, or the best reached.
 """
@@ -31,16 +33,19 @@ from rexlib.model.decoding import beam_search, greedy
 from rexlib.model.pretrained import question_tokenizer
 from rexlib.training.config import TrainConfig
 from rexlib.training.data import REXDataset, collate, load_dataset_info, load_vocab
-from rexlib.training.loop import build_model_config, train
+from rexlib.training.loop import autocast_for, build_model_config, train, uses_bf16
+
+CPU = torch.device("cpu")
 
 
-def training_round(model, optimizer, batches) -> float:
-    """Samples per second over `batches` (forward, losses, backward, clip, Adam)."""
+def training_round(model, optimizer, batches, precision: str) -> float:
+    """Samples per second over `batches` (forward, losses, backward, clip, Adam) at a training precision."""
     model.train()
     started = time.perf_counter()
     samples = 0
     for batch in batches:
-        losses = compute_losses(model(batch), batch, model.config)
+        with autocast_for(precision, CPU):
+            losses = compute_losses(model(batch), batch, model.config)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -52,7 +57,7 @@ def training_round(model, optimizer, batches) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="GQA-REX store (default: a fixture store in a temp dir)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="default: the recipe's")
     parser.add_argument("--steps", type=int, default=10, help="training steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating REX / baseline rounds")
     parser.add_argument("--decode-questions", type=int, default=256)
@@ -85,17 +90,18 @@ def main() -> int:
     # -- training: REX and the baseline, alternating rounds on the same batches
     batches = [train_set.batch(range(i * args.batch_size, (i + 1) * args.batch_size)) for i in range(args.steps)]
     models = {}
-    for name, gate in (("REX", True), ("baseline", False)):
+    for name, gate, precision in (("REX", True, recipe.precision), ("baseline", False, recipe.precision),
+                                  ("REX fp32", True, "fp32")):
         torch.manual_seed(0)
         config = build_model_config(TrainConfig(data=str(data), out="", structure_gate=gate), vocab,
                                     train_set.feature_dim, load_dataset_info(data))
         model = REX(config)
-        models[name] = (model, torch.optim.Adam(model.parameters(), lr=5e-4))
-        training_round(*models[name], batches[:2])  # warm-up
+        models[name] = (model, torch.optim.Adam(model.parameters(), lr=5e-4), precision)
+        training_round(model, models[name][1], batches, precision)  # warm-up: every shape (bf16 kernels are made per shape)
     rates = {name: [] for name in models}
     for _ in range(args.rounds):
-        for name, (model, optimizer) in models.items():
-            rates[name].append(training_round(model, optimizer, batches))
+        for name, (model, optimizer, precision) in models.items():
+            rates[name].append(training_round(model, optimizer, batches, precision))
     training = {name: statistics.median(values) for name, values in rates.items()}
 
     # -- decoding
@@ -114,6 +120,9 @@ def main() -> int:
     print(f"training samples/s  REX {training['REX']:.0f}   baseline {training['baseline']:.0f}   "
           f"(rounds: REX {[round(r) for r in rates['REX']]}, baseline {[round(r) for r in rates['baseline']]})")
     print(f"structure-gate overhead {overhead:+.1%} (target <= 15%)")
+    used = "a bf16 backbone" if uses_bf16(recipe.precision, CPU) else "fp32"
+    print(f"precision {recipe.precision} ({used} here): REX {training['REX'] / training['REX fp32']:.2f}x the "
+          f"samples/s of fp32 ({training['REX fp32']:.0f})")
     print(f"data loading samples/s {loading_rate:.0f} = {loading_rate / training['REX']:.0f}x training (target >= 5x)")
     print(f"decoding questions/s  greedy {decoding['greedy']:.0f}   beam 3 {decoding['beam 3']:.0f}")
     print(f"peak resident memory {peak_mib:.0f} MiB")

@@ -327,3 +327,25 @@ def test_region_feedback_lets_the_decoder_say_what_the_pointed_region_shows(feed
         context, tokens = batch(512)
         accuracy = (decoder(context, tokens)[0][:, 2].argmax(-1) == tokens[:, 2]).float().mean().item()
     assert (accuracy > 0.8) if feedback else (accuracy < 0.45)
+
+
+def test_bf16_autocast_reaches_the_backbone_only(store):
+    """Under a bf16 autocast (`--precision bf16`) the backbone computes in bf16; the answer head and the decoder
+    stay fp32, and the outputs are fp32 and close to the fp32 model's."""
+    torch.manual_seed(0)
+    batch = REXDataset(store, "train").batch(range(4))
+    model = REX(tiny_config(store, dropout=0.0)).eval()
+    dtypes: dict[str, set] = {"backbone": set(), "heads": set()}
+    for part, modules in (("backbone", model.backbone), ("heads", model.answer_head), ("heads", model.decoder)):
+        for module in modules.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.register_forward_hook(lambda _m, _i, out, part=part: dtypes[part].add(out.dtype))
+    with torch.no_grad():
+        reference = model(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(batch)
+    assert torch.bfloat16 in dtypes["backbone"] and dtypes["heads"] == {torch.float32}
+    for name in ("log_probs", "answer_logits", "gate", "region_similarity"):
+        assert getattr(mixed, name).dtype == torch.float32, name
+    assert torch.allclose(mixed.log_probs, reference.log_probs, atol=0.1)
+    assert torch.allclose(mixed.answer_logits, reference.answer_logits, atol=0.1)

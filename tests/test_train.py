@@ -18,7 +18,7 @@ from store_fixture import make_tiny_store, save_tiny_pretrained
 from rexlib.model import REX
 from rexlib.model.pretrained import load_trained_run
 from rexlib.training.config import TrainConfig
-from rexlib.training.loop import train
+from rexlib.training.loop import autocast_for, native_bf16, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,6 +134,19 @@ def test_vqa_finetune_from_explanation_run_on_a_fraction(store, tmp_path):
     train(config(store, tmp_path / "answer", mode="answer-only", init_from=str(tmp_path / "explain"), epochs=1))
     answered = torch.load(tmp_path / "answer" / "checkpoint_last.pt", weights_only=True)["model"]
     assert all(torch.equal(answered[name], explained[name]) for name in decoder)
+
+
+def test_precision_picks_the_training_autocast(store, tmp_path):
+    cpu = torch.device("cpu")
+    for precision, expected in (("fp32", False), ("bf16", True), ("auto", native_bf16(cpu))):
+        with autocast_for(precision, cpu):
+            assert torch.is_autocast_enabled("cpu") is expected, precision
+    summary = train(config(store, tmp_path / "bf16", precision="bf16", epochs=1))
+    assert math.isfinite(summary["validation"]["loss"])
+    weights = torch.load(tmp_path / "bf16" / "checkpoint_last.pt", weights_only=True)["model"]
+    assert {value.dtype for value in weights.values() if value.is_floating_point()} == {torch.float32}
+    with pytest.raises(ValueError, match="precision"):
+        config(store, tmp_path / "x", precision="fp8")
 
 
 def test_bad_options_are_refused(store, tmp_path):

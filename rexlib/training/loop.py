@@ -85,6 +85,24 @@ def start_processes(config: TrainConfig) -> Processes:
     return Processes(rank, world_size, device, owns_process_group)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 matrix products in hardware (on other CPUs bf16 is emulated, and slower)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+
+
+def autocast_for(precision: str, device: torch.device):
+    """The training forward pass's autocast context: bf16 for `precision` bf16 (or auto on a native-bf16
+    device), otherwise a disabled one. The model keeps its heads and decoder in fp32 inside it
+    (`rexlib.model.rex.full_precision`); gradients, Adam's state and the saved weights stay fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(precision, device))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -392,8 +410,9 @@ class TrainingLoop:
         """One optimiser step on a batch; its losses and accuracies join the metrics window."""
         started = time.perf_counter()
         batch = _to_device(batch, self.processes.device)
-        output = self.trained_model(batch)
-        losses = compute_losses(output, batch, self.model.config, self.loss_mode)
+        with autocast_for(self.config.precision, self.processes.device):
+            output = self.trained_model(batch)
+            losses = compute_losses(output, batch, self.model.config, self.loss_mode)
         self.optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if self.config.grad_clip:
