@@ -33,6 +33,8 @@ def test_run_names_follow_the_config_and_tell_configs_apart(places):
     finetune = runs.run_config(places, mode="vqa-finetune", fraction=0.05, init_from=pretrained)
     assert finetune.init_from == pretrained.out
     assert finetune.out.endswith("finetune-f0.05-seed0-from-tiny-explanation-only-e1-seed0")
+    # with --init-from the backbone is inherited, so `pretrained` (resolved to None there) names nothing
+    assert runs.run_name(dataclasses.replace(finetune, pretrained="/w/visualbert-x")) == runs.run_name(finetune)
     variants = [runs.recipe(), short, pretrained, finetune, dataclasses.replace(finetune, init_from=None),
                 *(dataclasses.replace(short, **change) for change in
                   ({"alpha": 0.5}, {"answer_head": "cls"}, {"regions": "none"}, {"mode": "answer-only"},

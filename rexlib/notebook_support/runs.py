@@ -74,6 +74,8 @@ def run_name(config: TrainConfig) -> str:
         value, default = getattr(config, field.name), getattr(defaults, field.name)
         if field.name in UNNAMED_FIELDS or value == default:
             continue
+        if field.name == "pretrained" and config.init_from:  # the backbone comes from the --init-from run
+            continue
         if isinstance(value, bool):
             parts.append(("" if value else "no-") + field.name.replace("_", "-"))
         else:
