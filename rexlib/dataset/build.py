@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from hashlib import sha1
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -199,6 +200,9 @@ class Skipped(NamedTuple):
     reason: str
 
 
+_OPERATION_OF = attrgetter("operation")  # a step's operation name, read from C (one call per question)
+
+
 def _normalise(answer) -> str:
     return str(answer).strip().lower() if answer is not None else ""
 
@@ -257,7 +261,7 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
         derived, answer = getattr(execution, "derived_answer", execution.answer), question.answer
         agrees = derived is not None and (derived == answer or _normalise(derived) == _normalise(answer))
         decision = AGREE if agrees else UNDECIDED if derived is None else DISAGREE
-        operations = tuple([step.operation for step in question.program])
+        operations = tuple(map(_OPERATION_OF, question.program))
         operation_names.extend(operations)
         families = families_of.get(operations)
         if families is None:
