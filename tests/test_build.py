@@ -219,3 +219,20 @@ def test_cli_builds_a_split_alone_with_gqa_categories(built, tmp_path):
     assert table["wicker"] == "material"
     report = json.loads((tmp_path / "cli" / "build_report_val.json").read_text())
     assert report["disagreements_dropped"] is True
+
+
+def test_report_counts_region_and_grid_tokens_wherever_they_stand():
+    # The report counts "#k" and "@k" in the joined converted text; a token that opens it counts too.
+    from rexlib.dataset.build import AGREE, Executed, split_report
+
+    def record(index, tokens):
+        return Executed(index, f"q{index}", 0, "what?", "yes", {}, "select,exist", AGREE, "", "", tokens,
+                        {"objects": (), "upper_bound": 0.0}, "yes", True)
+
+    kept = [record(0, ("#3", "is", "on", "#4")), record(1, ("@2", "the", "#1", "@16"))]
+    records = {"executed": kept, "skipped": [], "questions": 2, "operations": {}}
+    for converted in (None, [" ".join(r.tokens) for r in kept]):
+        report = split_report("val", records, kept, None, max_explanation_length=12, drop_disagreements=False,
+                              converted=converted)
+        assert report["grounded_tokens_per_explanation"] == 1.5
+        assert report["grid_tokens_per_explanation"] == 1.0

@@ -192,6 +192,14 @@ def test_cached_steps_keep_dependency_types_apart():
     assert type(parse_step(dict(good, dependencies=[False]), 1).dependencies[0]) is bool
 
 
+def test_steps_without_an_argument_or_dependencies_take_the_defaults():
+    # The step cache reads the three keys by subscript; a step lacking one is parsed without it, as before.
+    exist = parse_step({"operation": "exist", "dependencies": [0]}, 1)
+    assert (exist.argument, exist.dependencies) == ("", (0,))
+    select = parse_step({"operation": "select", "argument": "table (5)"}, 0)
+    assert (select.object_ids, select.dependencies) == (("5",), ())
+
+
 @pytest.mark.parametrize("operation, prefix", [
     ("select", "table"), ("select", " sweater"), ("relate", "_,on,s"), ("relate", "cup , to the left of , o"),
     ("verify rel", "table,on,o"), ("choose rel", "cup,to the left of|to the right of,s"),

@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from hashlib import sha1
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -199,6 +200,9 @@ class Skipped(NamedTuple):
     reason: str
 
 
+_OPERATION_OF = attrgetter("operation")  # a step's operation name, read from C (one call per question)
+
+
 def _normalise(answer) -> str:
     return str(answer).strip().lower() if answer is not None else ""
 
@@ -213,6 +217,7 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
     file, regions_row, scenes, images = data.question_file, data.regions.row, data.scenes, data.images
     families_of: dict[tuple, str] = {}  # operations -> their families (an operation names its family)
     _prepare_groundings(data, items)
+    asked = None  # {image id: scene graph} of the image being asked about: GQA lists an image's questions together
     for index, question_id, raw in items:
         image_id = str(raw.get("imageId")) if isinstance(raw, dict) else None
         if image_id is None:
@@ -229,8 +234,10 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
             skipped.append(Skipped(index, question_id, file, None, SKIP_REGIONS,
                             f"image {image_id} is not in {data.regions.path}"))
             continue
+        if asked is None or image_id not in asked:
+            asked = {image_id: scene}
         try:
-            question = gqa.parse_question(question_id, raw, file=file, scene_graphs={image_id: scene})
+            question = gqa.parse_question(question_id, raw, file=file, scene_graphs=asked)
         except gqa.GQAError as error:
             skipped.append(Skipped(index, question_id, file, error.step, SKIP_PARSE, error.reason))
             continue
@@ -254,7 +261,7 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
         derived, answer = getattr(execution, "derived_answer", execution.answer), question.answer
         agrees = derived is not None and (derived == answer or _normalise(derived) == _normalise(answer))
         decision = AGREE if agrees else UNDECIDED if derived is None else DISAGREE
-        operations = tuple([step.operation for step in question.program])
+        operations = tuple(map(_OPERATION_OF, question.program))
         operation_names.extend(operations)
         families = families_of.get(operations)
         if families is None:
@@ -499,14 +506,18 @@ _INPUT_SKIPS = (SKIP_PARSE, SKIP_SCENE, SKIP_REGIONS)
 
 def split_report(split: str, records: dict, kept: list, vocabularies: Vocabularies | None, *,
                  max_explanation_length: int, drop_disagreements: bool, categories: dict | None = None,
-                 encoded: str | None = None) -> dict:
-    """The build report of one split: counts, every skip with its reason, agreement per family, statistics."""
+                 encoded: str | None = None, converted: list[str] | None = None) -> dict:
+    """The build report of one split: counts, every skip with its reason, agreement per family, statistics.
+
+    ``converted``: each kept record's ``" ".join(tokens)``, when the caller has joined them already.
+    """
     executed = records["executed"]
     lengths = [len(record.tokens) for record in kept]
-    # Tokens never hold spaces, so " ".join(tokens) has one " #" per region token after a leading space.
-    spaced = [" " + " ".join(record.tokens) for record in kept]
-    grounded = [text.count(" #") for text in spaced]
-    grid = [text.count(" @") for text in spaced]
+    if converted is None:
+        converted = [" ".join(record.tokens) for record in kept]
+    # Tokens never hold spaces: a region token is the text's start or follows a space.
+    grounded = [text.count(" #") + text.startswith("#") for text in converted]
+    grid = [text.count(" @") + text.startswith("@") for text in converted]
     bounds = [record.grounding["upper_bound"] for record in kept if record.grounding["objects"]]
     by_family: dict[str, Counter] = {}
     for (families, decision), count in Counter((record.families, record.decision) for record in executed).items():
@@ -637,7 +648,9 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
     for split, records in split_records.items():
         rows = kept[split]
         write_json(out_dir / layout.processed_explanations_file(split), {r.question_id: r.raw_explanation for r in rows})
-        write_json(out_dir / layout.converted_explanations_file(split), {r.question_id: " ".join(r.tokens) for r in rows})
+        converted = [" ".join(r.tokens) for r in rows]  # written here and counted in the report
+        write_json(out_dir / layout.converted_explanations_file(split),
+                   dict(zip([r.question_id for r in rows], converted)))
         write_json(out_dir / layout.grounding_file(split), {r.question_id: r.grounding for r in rows})
         encoded = None
         if vocabularies is not None:
@@ -652,7 +665,8 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
             encoded = f"{split}.h5 {vocab_source}"
             log(f"[{split}] {encoded}")
         report = split_report(split, records, rows, vocabularies, max_explanation_length=max_explanation_length,
-                              drop_disagreements=drop_disagreements, categories=category_summary, encoded=encoded)
+                              drop_disagreements=drop_disagreements, categories=category_summary, encoded=encoded,
+                              converted=converted)
         write_json(out_dir / layout.build_report_file(split), report, indent=1)
         reports[split] = report
 

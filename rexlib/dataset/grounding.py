@@ -351,7 +351,7 @@ def _convert(explanation: str, image: ImageGrounding, image_id: str) -> tuple:
             tokens.append(f"@{grid_cell(*value)}")
     if unknown is not None:
         raise GroundingError(f"explanation refers to object {unknown}, which is not in scene graph {image_id}")
-    regions = tuple([best_region[o] for o in objects])
+    regions = tuple(map(best_region.__getitem__, objects))  # (map: no comprehension per question)
     cache, boxes, rounded = image.boxes, [], []
     for object_id in objects:
         cached = cache.get(object_id)
@@ -367,7 +367,9 @@ def _upper_bound(image: ImageGrounding, objects: list[str], regions: tuple[int, 
     """IoU of the union of the chosen regions' boxes with the union of the objects' boxes (cached per image)."""
     if len(objects) == 1:  # one box against its region's box: the IoU already computed (or no region)
         return image.best_iou[objects[0]] if regions[0] >= 0 else 0.0
-    chosen = sorted({r for r in regions if r >= 0})
+    chosen = set(regions)  # the regions chosen, without -1 (an object no region overlaps)
+    chosen.discard(-1)
+    chosen = sorted(chosen)
     if not objects or not chosen:
         return 0.0
     key = (tuple(chosen), tuple(objects))

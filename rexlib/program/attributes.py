@@ -61,7 +61,10 @@ class CategoryTable:
     def values(self, obj: SceneObject, category: str) -> tuple[str, ...]:
         """The object's values seen in ``category``: those mostly seen there first, then scene-graph order."""
         categories = self._categories
-        found = [value for value in obj.attributes if category in categories.get(value, ())]
+        found = []  # a loop, not a comprehension: this runs for every query of every question
+        for value in obj.attributes:
+            if category in categories.get(value, ()):
+                found.append(value)
         if len(found) > 1:
             found.sort(key=lambda value: categories[value][0] != category)
         return tuple(found)

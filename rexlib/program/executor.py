@@ -85,13 +85,15 @@ def execute(question: Question, scene: SceneGraph, categories: CategoryTable | N
         if handler is None or step.operation not in operations:
             raise ExecutionError(f"unknown operation {step.operation!r}", position, step.operation)
         dependencies = step.dependencies
-        if dependencies:
+        if not dependencies:
+            inputs = ()
+        elif len(dependencies) == 1 and 0 <= dependencies[0] < position:  # the usual step: no loop to run
+            inputs = (values[dependencies[0]],)
+        else:
             for dependency in dependencies:
                 if not 0 <= dependency < position:
                     raise ExecutionError(f"dependency {dependency} is not an earlier step", position, step.operation)
             inputs = [values[d] for d in dependencies]
-        else:
-            inputs = []
         if undecided_seen:  # a step over an undecided one is undecided for the same reason
             undecided = next((value for value in inputs if isinstance(value, Undecided)), None)
             if undecided is not None:

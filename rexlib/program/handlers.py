@@ -233,7 +233,11 @@ def filter_objects(scene: SceneGraph, step: Step, inputs: Sequence[Value], conte
     check_arity(step, inputs, (1,))
     objects = objects_input(step, inputs[0])
     category, value, negated = step.category, step.value, step.negated
-    kept = tuple(i for i in objects.ids if has_value(scene, scene.objects[i], category, value) != negated)
+    kept = []  # a loop, not a generator: this runs for every filter step of every question
+    for object_id in objects.ids:
+        if has_value(scene, scene.objects[object_id], category, value) != negated:
+            kept.append(object_id)
+    kept = tuple(kept)
     # The objects this filter found without the value stay at hand, unconfirmed (see first_object).
     unconfirmed = () if kept else objects.ids + objects.unconfirmed
     return ObjectSet(kept, objects.noun, objects.filters + ((category, value, negated),), objects.relation,
