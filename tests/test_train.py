@@ -142,7 +142,8 @@ def test_precision_picks_the_training_autocast(store, tmp_path):
         with autocast_for(precision, cpu):
             assert torch.is_autocast_enabled("cpu") is expected, precision
     summary = train(config(store, tmp_path / "bf16", precision="bf16", epochs=1))
-    assert math.isfinite(summary["validation"]["loss"])
+    assert math.isfinite(summary["validation"]["loss"]) and summary["precision"] == "bf16 backbone"
+    assert train(config(store, tmp_path / "fp32", precision="fp32", epochs=1))["precision"] == "fp32"
     weights = torch.load(tmp_path / "bf16" / "checkpoint_last.pt", weights_only=True)["model"]
     assert {value.dtype for value in weights.values() if value.is_floating_point()} == {torch.float32}
     with pytest.raises(ValueError, match="precision"):

@@ -400,6 +400,8 @@ class TrainingLoop:
             best_value=progress.best_value,
             validation=last_metrics,
             train_samples_per_second=self.samples_seen * self.processes.world_size / max(self.train_seconds, 1e-9),
+            # what `precision` resolved to on this device (auto differs between machines)
+            precision="bf16 backbone" if uses_bf16(self.config.precision, self.processes.device) else "fp32",
         )
         if self.processes.is_main:
             write_json(self.run_dir / layout.RUN_SUMMARY, summary, indent=2, allow_nan=True)
