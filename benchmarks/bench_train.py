@@ -96,8 +96,9 @@ def main() -> int:
         config = build_model_config(TrainConfig(data=str(data), out="", structure_gate=gate), vocab,
                                     train_set.feature_dim, load_dataset_info(data))
         model = REX(config)
-        models[name] = (model, torch.optim.Adam(model.parameters(), lr=5e-4), precision)
-        training_round(model, models[name][1], batches, precision)  # warm-up: every shape (bf16 kernels are made per shape)
+        optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
+        models[name] = (model, optimizer, precision)
+        training_round(model, optimizer, batches, precision)  # warm-up on every shape: bf16 kernels are made per shape
     rates = {name: [] for name in models}
     for _ in range(args.rounds):
         for name, (model, optimizer, precision) in models.items():

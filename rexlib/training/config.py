@@ -102,7 +102,7 @@ class TrainConfig:
     precision: str = option("auto", "bf16: the backbone's training forward pass in bf16 autocast (the heads, "
                             "the decoder, the weights, Adam and evaluation stay fp32); fp32; auto: bf16 where the "
                             "device computes it natively (CPUs with AVX512-BF16 or AMX, GPUs from Ampere on), "
-                            "1.13-1.24x samples/s on the demo CPU", choices=PRECISIONS)
+                            "1.16-1.45x samples/s on the demo CPU", choices=PRECISIONS)
     log_every: int = option(20, "steps between metrics.csv / TensorBoard rows")
     progress: bool = option(True, "tqdm bars")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import math
 import os
 import random
@@ -85,6 +86,7 @@ def start_processes(config: TrainConfig) -> Processes:
     return Processes(rank, world_size, device, owns_process_group)
 
 
+@functools.cache  # asked at every training step; the answer never changes for a device
 def native_bf16(device: torch.device) -> bool:
     """Whether `device` computes bf16 matrix products in hardware (on other CPUs bf16 is emulated, and slower)."""
     if device.type == "cuda":
