@@ -229,6 +229,9 @@ def test_answer_attention_loss_points_at_the_explained_regions(store):
     assert on_target.mean().item() > 0.5
     # Off (gamma 0) it is not computed and adds nothing.
     assert compute_losses(model(batch), batch, dataclasses.replace(config, gamma=0.0))["answer_attention"].item() == 0.0
+    # The answer-only diagnostic (vqa) trains the answer alone: no explanation reaches it through the attention.
+    answer_only = compute_losses(model(batch), batch, config, mode="vqa")
+    assert answer_only["answer_attention"].item() == 0.0 and answer_only["total"].item() == answer_only["answer"].item()
 
 
 def test_region_feedback_reads_the_region_last_pointed_at(store):

@@ -125,7 +125,8 @@ def test_lesson_tables_read_one_batch_through_rex(places):
     terms = lesson.loss_table(losses, config).set_index("term")
     assert terms.loc["total", "value"] == pytest.approx(terms.loc["total", "weighted"], rel=1e-5)
     assert terms.loc["total", "value"] == pytest.approx(
-        float(losses["answer"] + config.alpha * losses["explanation"] + config.beta * losses["gate"]), rel=1e-5)
+        float(losses["answer"] + config.alpha * losses["explanation"] + config.beta * losses["gate"]
+              + config.gamma * losses["answer_attention"]), rel=1e-5)
     baseline = REX(dataclasses.replace(config, structure_gate=False)).eval()
     with torch.no_grad(), pytest.raises(ValueError, match="no structure gate"):
         lesson.gate_table(baseline(batch), batch, row, vocab["explanation"])

@@ -55,6 +55,23 @@ def test_captions_name_objects_of_the_scene_with_roles():
     assert seen_kinds == {"relation", "position", "exists"}
 
 
+def test_caption_words_name_the_object_they_describe():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        caption = C.scene_caption(SCENE, rng)
+        assert len(caption.objects) == len(caption.words)
+        for word, role, object_id in zip(caption.words, caption.roles, caption.objects):
+            if role in (C.NAME, C.ATTRIBUTE):  # every name and attribute word belongs to its object
+                assert object_id in SCENE["objects"]
+                obj = SCENE["objects"][object_id]
+                assert word == obj["name"] or word in obj["attributes"]
+            else:
+                assert object_id is None
+    vocabularies = C.Vocabularies(names=["cup", "table", "dog"], attributes=["white", "red"], relations=["on"])
+    caption = C.Caption(["the", "white", "cup"], [None, C.ATTRIBUTE, C.NAME], [None, "1", "1"])
+    assert C.corrupt(caption, vocabularies, rng).objects == [None, None, None]  # a negative names nothing here
+
+
 def test_a_corrupted_caption_swaps_one_content_phrase_for_one_of_its_kind():
     vocabularies = C.Vocabularies(names=["cup", "table", "dog"], attributes=["white", "brown", "red", "glass", "wood"],
                                   relations=["to the left of", "on"])
@@ -104,6 +121,34 @@ def test_batches_mask_content_words_of_matching_captions_only(world_store):
     assert batch["visual_embeds"].shape == (len(images), 36, 16 + 7)
 
 
+def test_alignment_labels_point_object_words_at_the_region_that_covers_them(world_store):
+    from rexlib.boxes import iou_matrix
+
+    world, _data = world_store
+    images = CaptionImages(world / "sceneGraphs" / "train_sceneGraphs.json", world / "regions.h5")
+    tokenizer = build_tokenizer(caption_words(images.vocabularies))
+    rows = np.arange(len(images))
+    batch = make_batch(images, rows, tokenizer, np.random.default_rng(0))
+    aligned = batch["alignment_labels"]
+    matched = batch["sentence_image_labels"] == 0
+    assert (aligned[~matched] == -100).all()                                # negatives are never aligned
+    assert (aligned[matched] != -100).any(dim=1).float().mean() > 0.8
+    assert not (aligned[batch["input_ids"] == tokenizer.mask_token_id] != -100).any()   # a masked word is not
+    vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    checked = 0
+    for b, t in (aligned != -100).nonzero().tolist():
+        scene, region = images.scenes[b], int(aligned[b, t])
+        word = vocab[int(batch["input_ids"][b, t])]
+        scale = np.array([scene["width"], scene["height"]] * 2, np.float32)
+        covered = [o for o in scene["objects"].values()
+                   if word == o["name"] or word in o["attributes"] or word in o["name"].split()]
+        boxes = np.array([[o["x"], o["y"], o["x"] + o["w"], o["y"] + o["h"]] for o in covered]) / scale
+        overlaps = iou_matrix(boxes, images.boxes[b])                        # the word's candidate objects
+        assert (overlaps[:, region] >= 0.5).any() and np.isclose(overlaps.max(axis=1), overlaps[:, region]).any()
+        checked += 1
+    assert checked >= 10
+
+
 def test_pretraining_learns_a_batch(world_store):
     """Both objectives fall on a batch seen again and again: the heads and the backbone can learn."""
     world, _data = world_store
@@ -121,6 +166,8 @@ def test_pretraining_learns_a_batch(world_store):
         optimiser.step()
     assert losses["masked"].item() < 0.3 * first["masked"].item()
     assert losses["matching"].item() < 0.5
+    assert losses["alignment"].item() < 0.3 * first["alignment"].item()
+    assert losses["alignment_count"] > 0
 
 
 def test_the_pretrained_directory_loads_into_rex(world_store, tmp_path):

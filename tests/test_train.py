@@ -18,6 +18,7 @@ from store_fixture import make_tiny_store, save_tiny_pretrained
 from rexlib.model import REX
 from rexlib.model.pretrained import load_trained_run
 from rexlib.training.config import TrainConfig
+from rexlib.training.data import REXDataset
 from rexlib.training.loop import autocast_for, native_bf16, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,6 +149,27 @@ def test_precision_picks_the_training_autocast(store, tmp_path):
     assert {value.dtype for value in weights.values() if value.is_floating_point()} == {torch.float32}
     with pytest.raises(ValueError, match="precision"):
         config(store, tmp_path / "x", precision="fp8")
+
+
+def test_the_backbone_trains_at_its_own_learning_rate(store, tmp_path):
+    """--backbone-lr-scale: the backbone's group runs at the scaled rate (0 freezes it), the rest at --lr."""
+    from rexlib.model.rex import compute_losses
+    from rexlib.training.loop import parameter_groups
+
+    train(config(store, tmp_path / "run", epochs=1))
+    model = load_trained_run(tmp_path / "run").model
+    groups = parameter_groups(model, config(store, tmp_path / "x", backbone_lr_scale=0.25, lr=1e-3))
+    assert [group["lr"] for group in groups] == [0.25e-3, 1e-3]
+    assert sum(len(group["params"]) for group in groups) == len(list(model.parameters()))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimiser = torch.optim.Adam(parameter_groups(model, config(store, tmp_path / "x", backbone_lr_scale=0.0)))
+    batch = REXDataset(store, "train").batch(range(4))
+    model.train()
+    compute_losses(model(batch), batch, model.config)["total"].backward()
+    optimiser.step()
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith("backbone."))
+    assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("decoder."))
 
 
 def test_bad_options_are_refused(store, tmp_path):

@@ -152,8 +152,8 @@ def explained_regions(explanation_tokens, region_token_ids) -> torch.Tensor:
 def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "multitask") -> dict[str, torch.Tensor]:
     """`total`, `explanation`, `answer`, `gate` (scalars).
 
-    The paper's total: answer + alpha explanation + beta gate (multitask); explanation: no answer term;
-    vqa: answer only.
+    The paper's total: answer + alpha explanation + beta gate (multitask, plus gamma times the answer head's
+    attention loss); explanation: no answer term; vqa: the answer loss alone.
     """
     if mode not in LOSS_MODES:
         raise ValueError(f"loss mode must be one of {LOSS_MODES}, got {mode!r}")
@@ -182,7 +182,8 @@ def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "mul
         gate = explanation.new_zeros(())
 
     attention = explanation.new_zeros(())
-    if output.answer_attention is not None and config.gamma > 0 and mode != "explanation":
+    # Multi-task only: the attention is taught by explanations, which the answer-only diagnostic must not see.
+    if output.answer_attention is not None and config.gamma > 0 and mode == "multitask":
         # Teach the answer head where to look: the regions the ground-truth explanation points at.
         named = explained_regions(targets * batch["explanation_mask"], config.region_token_ids)
         has_regions = named.sum(dim=1) > 0
@@ -196,7 +197,7 @@ def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "mul
     elif mode == "explanation":
         total = config.alpha * explanation + config.beta * gate
     else:
-        total = answer + config.gamma * attention
+        total = answer
     return {"total": total, "explanation": explanation, "answer": answer, "gate": gate, "answer_attention": attention}
 
 

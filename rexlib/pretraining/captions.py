@@ -5,7 +5,8 @@ so captions are written from them: what an object is and looks like, where it is
 how it relates to another object. Each caption is a list of words with a role per word (`NAME`,
 `ATTRIBUTE`, `RELATION`, `POSITION`, or None for glue words): the roles decide what gets masked (content
 words, which can only be recovered from the image) and how a caption is corrupted into a hard negative
-(one content word swapped for another of the same kind).
+(one content word swapped for another of the same kind). Each word of an object's phrase also carries the
+scene-graph id of the object it describes: what word-region alignment points the word at.
 """
 
 from __future__ import annotations
@@ -23,23 +24,29 @@ VERTICAL = ("top", "middle", "bottom")
 class Caption(NamedTuple):
     words: list[str]
     roles: list[str | None]
+    objects: list[str | None] | None = None  # per word: the scene-graph object it names (None: no object)
+
+    def object_of(self, word: int) -> str | None:
+        return self.objects[word] if self.objects else None
 
 
-def _phrase(text: str, role: str | None) -> Caption:
+def _phrase(text: str, role: str | None, object_id: str | None = None) -> Caption:
     words = text.split()
-    return Caption(words, [role] * len(words))
+    return Caption(words, [role] * len(words), [object_id] * len(words))
 
 
 def _join(*parts: Caption) -> Caption:
-    return Caption([w for p in parts for w in p.words], [r for p in parts for r in p.roles])
+    return Caption([w for p in parts for w in p.words], [r for p in parts for r in p.roles],
+                   [p.object_of(i) for p in parts for i in range(len(p.words))])
 
 
-def _described(obj: dict, rng: np.random.Generator, max_attributes: int = 2) -> Caption:
+def _described(object_id: str, obj: dict, rng: np.random.Generator, max_attributes: int = 2) -> Caption:
     """"the white wooden table": the object's name with up to `max_attributes` of its attributes."""
     attributes = list(obj.get("attributes") or [])
     count = int(rng.integers(0, min(max_attributes, len(attributes)) + 1)) if attributes else 0
     chosen = [attributes[i] for i in sorted(rng.choice(len(attributes), count, replace=False))] if count else []
-    return _join(_phrase("the", None), *(_phrase(a, ATTRIBUTE) for a in chosen), _phrase(obj["name"], NAME))
+    return _join(_phrase("the", None), *(_phrase(a, ATTRIBUTE, object_id) for a in chosen),
+                 _phrase(obj["name"], NAME, object_id))
 
 
 def _position(obj: dict, width: float, height: float) -> tuple[str, str]:
@@ -54,24 +61,27 @@ def scene_caption(scene: dict, rng: np.random.Generator) -> Caption | None:
     if not objects:
         return None
     ids = sorted(objects)
-    obj = objects[ids[int(rng.integers(len(ids)))]]
+    object_id = ids[int(rng.integers(len(ids)))]
+    obj = objects[object_id]
     relations = [r for r in obj.get("relations") or [] if r.get("object") in objects]
     kind = rng.random()
     if relations and kind < 0.45:
         relation = relations[int(rng.integers(len(relations)))]
-        return _join(_described(obj, rng), _phrase("is", None), _phrase(relation["name"], RELATION),
-                     _described(objects[relation["object"]], rng))
+        return _join(_described(object_id, obj, rng), _phrase("is", None), _phrase(relation["name"], RELATION),
+                     _described(relation["object"], objects[relation["object"]], rng))
     if obj.get("attributes") and kind < 0.75:
         attribute = obj["attributes"][int(rng.integers(len(obj["attributes"])))]
-        return _join(_described(obj, rng, max_attributes=1), _phrase("is", None), _phrase(attribute, ATTRIBUTE))
+        return _join(_described(object_id, obj, rng, max_attributes=1), _phrase("is", None),
+                     _phrase(attribute, ATTRIBUTE, object_id))
     if kind < 0.9:
         horizontal, vertical = _position(obj, scene.get("width", 1), scene.get("height", 1))
         side = horizontal if rng.random() < 0.5 else vertical
         where = "in the middle of" if side == "middle" else ("at the" if side in VERTICAL[::2] else "on the")
         where = where if side == "middle" else f"{where} {side} of"
-        return _join(_described(obj, rng), _phrase("is", None), _phrase(where, POSITION), _phrase("the image", None))
-    described = _described(obj, rng)  # "there is a white cup": existence, told apart from corrupted ones
-    return _join(_phrase("there is a", None), Caption(described.words[1:], described.roles[1:]))
+        return _join(_described(object_id, obj, rng), _phrase("is", None), _phrase(where, POSITION),
+                     _phrase("the image", None))
+    described = _described(object_id, obj, rng)  # "there is a white cup": existence, told apart from corrupted ones
+    return _join(_phrase("there is a", None), Caption(described.words[1:], described.roles[1:], described.objects[1:]))
 
 
 class Vocabularies(NamedTuple):
@@ -121,6 +131,7 @@ def corrupt(caption: Caption, vocabularies: Vocabularies, rng: np.random.Generat
         if not pool:
             continue
         replacement = _phrase(pool[int(rng.integers(len(pool)))], role)
-        return _join(Caption(caption.words[:start], caption.roles[:start]), replacement,
-                     Caption(caption.words[stop:], caption.roles[stop:]))
+        # A swapped phrase names no object of this image (and a negative is never aligned).
+        return _join(Caption(caption.words[:start], caption.roles[:start], [None] * start), replacement,
+                     Caption(caption.words[stop:], caption.roles[stop:], [None] * (len(caption.words) - stop)))
     return None

@@ -5,7 +5,10 @@ does not match (label 1, as VisualBERT's sentence-image head counts): half of th
 caption, half this image's caption with one content word swapped (a hard negative: "the red cup" where the
 cup is white). Every caption has content words masked; on matching captions (label 0) the masked-language
 loss scores them: the words can only be recovered by reading the regions, which is what the backbone is
-meant to learn.
+meant to learn. On matching captions each unmasked word of an object's phrase ("white", "cup") is also
+labelled with the region that best covers that object (IoU >= `ALIGNMENT_IOU`): word-region alignment, a
+direct lesson in which region a word speaks of, which the two objectives above teach only through a
+sentence-level signal.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import numpy as np
 import torch
 from transformers import BertTokenizerFast
 
+from rexlib.boxes import iou_matrix
 from rexlib.io import decode_strings
 from rexlib.model.backbone import box_geometry
 from rexlib.pretraining.captions import CONTENT_ROLES, corrupt, scene_caption, scene_vocabularies
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 IGNORE = -100
+ALIGNMENT_IOU = 0.5  # the explanation grounding's threshold: below it no region shows the object
 # BERT's basic tokenisation for plain English: lower case, words and single punctuation marks.
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -66,16 +71,31 @@ class CaptionImages:
         scale = np.maximum(np.concatenate([sizes, sizes], axis=-1)[:, None, :], 1.0)
         self.boxes = np.clip(boxes / scale, 0.0, 1.0)
         self.scenes = [scenes[i] for i in self.image_ids]
+        self._aligned: dict[tuple[int, str], int] = {}
         self.vocabularies = scene_vocabularies(scenes)
         self.attribute_category = attribute_category or {}
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def aligned_region(self, row: int, object_id: str) -> int:
+        """The region (0..35) that best covers the object, or IGNORE when none reaches ALIGNMENT_IOU."""
+        key = (row, object_id)
+        if key not in self._aligned:
+            scene = self.scenes[row]
+            obj = scene["objects"][object_id]
+            scale = np.array([max(scene.get("width", 1), 1.0), max(scene.get("height", 1), 1.0)] * 2, np.float32)
+            box = np.array([[obj["x"], obj["y"], obj["x"] + obj["w"], obj["y"] + obj["h"]]], np.float32) / scale
+            overlaps = iou_matrix(box, self.boxes[row])[0]
+            best = int(overlaps.argmax())
+            self._aligned[key] = best if overlaps[best] >= ALIGNMENT_IOU else IGNORE
+        return self._aligned[key]
+
 
 def make_batch(images: CaptionImages, rows: np.ndarray, tokenizer: BertTokenizerFast, rng: np.random.Generator,
                max_length: int = 24, mask_probability: float = 0.4, negative_probability: float = 0.5) -> dict:
-    """Tensors for one batch: token ids, masks, MLM labels (B,L), ITM labels (B,), visual inputs (B,36,D+7)."""
+    """Tensors for one batch: token ids, masks, MLM and alignment labels (B,L), ITM labels (B,), visual inputs
+    (B,36,D+7)."""
     captions, matches = [], []
     for row in rows:
         caption = scene_caption(images.scenes[row], rng)
@@ -96,6 +116,7 @@ def make_batch(images: CaptionImages, rows: np.ndarray, tokenizer: BertTokenizer
                         truncation=True, max_length=max_length, return_tensors="np")
     input_ids = encoded["input_ids"].copy()
     labels = np.full_like(input_ids, IGNORE)
+    alignment = np.full_like(input_ids, IGNORE)
     for b, (caption, matched) in enumerate(zip(captions, matches)):
         # Every caption is masked alike (a mask must not tell a matching caption from a negative); only
         # matching ones are scored: a negative's words are not in its image.
@@ -105,6 +126,10 @@ def make_batch(images: CaptionImages, rows: np.ndarray, tokenizer: BertTokenizer
         chosen = [t for t in content if rng.random() < mask_probability] or [content[int(rng.integers(len(content)))]]
         if matched:
             labels[b, chosen] = input_ids[b, chosen]
+            for t, w in enumerate(encoded.word_ids(b)):
+                object_id = caption.object_of(w) if w is not None and t not in chosen else None
+                if object_id is not None:
+                    alignment[b, t] = images.aligned_region(int(rows[b]), object_id)
         input_ids[b, chosen] = tokenizer.mask_token_id
     boxes = torch.from_numpy(images.boxes[rows])
     visual = torch.cat([torch.from_numpy(images.features[rows].astype(np.float32)), box_geometry(boxes)], dim=-1)
@@ -112,6 +137,7 @@ def make_batch(images: CaptionImages, rows: np.ndarray, tokenizer: BertTokenizer
         "input_ids": torch.from_numpy(input_ids).long(),
         "attention_mask": torch.from_numpy(encoded["attention_mask"]).long(),
         "labels": torch.from_numpy(labels).long(),
+        "alignment_labels": torch.from_numpy(alignment).long(),
         "sentence_image_labels": torch.tensor([0 if m else 1 for m in matches], dtype=torch.long),
         "visual_embeds": visual,
     }

@@ -2,7 +2,9 @@
 
 Two objectives over (caption, 36 regions) pairs, VisualBERT's own: masked language modelling of the
 caption's content words, and sentence-image matching (does this caption describe these regions?), here
-with hard negatives. The result is a Hugging Face directory (config.json, model.safetensors, the word-level
+with hard negatives. A third, UNITER's word-region alignment, is added because the first two alone did not
+teach the small backbone to bind words to regions (1,500 steps: matching 54% held out, near chance): each
+word of an object's phrase picks, among the 36 regions, the one that shows the object. The result is a Hugging Face directory (config.json, model.safetensors, the word-level
 tokenizer) that `python -m rexlib train --pretrained DIR` loads like `visualbert-vqa-coco-pre`, plus
 `box_geometry.safetensors` (the projection of each region's box, which REX adds to the visual embedding)
 and `pretraining.json` (recipe, command, metrics, the regions file it was trained against, checksums).
@@ -61,6 +63,8 @@ class PretrainConfig:
                                          "another image's)")
     held_out_images: int = option(100, "images of the split kept out of training, for the metrics")
     box_geometry: bool = option(True, "pretrain the box projection REX adds to the visual embedding")
+    alignment_weight: float = option(1.0, "weight of the word-region alignment loss (0: VisualBERT's two "
+                                     "objectives only)")
     eval_every: int = option(250, "steps between held-out metrics (and checkpoints)")
     seed: int = option(0, "initialisation, captions, masks and order")
     resume: bool = option(False, "continue from OUT's checkpoint (written at every evaluation)")
@@ -75,16 +79,30 @@ def _question_words(store: Path) -> set[str]:
     return {token for word in question if word not in QUESTION_SPECIALS for token in basic_tokens(word)}
 
 
+class WordRegionAlignment(nn.Module):
+    """Scores of each word state against each region state, (B,L,K): a pretraining head only (not saved with
+    the backbone), so what it learns must live in the backbone's fused states."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.words = nn.Linear(hidden_size, hidden_size)
+        self.regions = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, words: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        return self.words(words) @ self.regions(regions).transpose(1, 2) / math.sqrt(words.shape[-1])
+
+
 def build_model(config: PretrainConfig, vocab_size: int, feature_dim: int) -> VisualBertForPreTraining:
     rex = REXConfig.preset(config.preset, question_vocab_size=vocab_size, region_feature_dim=feature_dim)
     model = VisualBertForPreTraining(visualbert_config(rex))
     if config.box_geometry:
         embeddings = model.visual_bert.embeddings
         embeddings.visual_projection = GeometryAwareProjection(embeddings.visual_projection)
+    model.alignment = WordRegionAlignment(rex.hidden_size)
     return model
 
 
-def _losses(model, batch) -> dict[str, torch.Tensor]:
+def _losses(model, batch, alignment_weight: float = 1.0) -> dict[str, torch.Tensor]:
     device = next(model.parameters()).device
     batch = {key: value.to(device) for key, value in batch.items()}
     visual = batch["visual_embeds"]
@@ -101,21 +119,30 @@ def _losses(model, batch) -> dict[str, torch.Tensor]:
     masked = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE) \
         if (labels != IGNORE).any() else logits.sum() * 0.0
     matching = F.cross_entropy(relationship, batch["sentence_image_labels"])
+    aligned = batch["alignment_labels"]
+    region_scores = model.alignment(output.last_hidden_state[:, :text_length],
+                                    output.last_hidden_state[:, text_length:])              # (B,L,36)
+    alignment = F.cross_entropy(region_scores.reshape(-1, region_scores.shape[-1]), aligned.reshape(-1),
+                                ignore_index=IGNORE) if (aligned != IGNORE).any() else region_scores.sum() * 0.0
     with torch.no_grad():
         known = labels != IGNORE
         masked_correct = ((logits.argmax(-1) == labels) & known).sum().item()
         matching_correct = (relationship.argmax(-1) == batch["sentence_image_labels"]).sum().item()
-    return {"total": masked + matching, "masked": masked, "matching": matching,
-            "masked_correct": masked_correct, "masked_count": known.sum().item(),
-            "matching_correct": matching_correct, "matching_count": len(labels)}
+        alignable = aligned != IGNORE
+        alignment_correct = ((region_scores.argmax(-1) == aligned) & alignable).sum().item()
+    return {"total": masked + matching + alignment_weight * alignment, "masked": masked, "matching": matching,
+            "alignment": alignment, "masked_correct": masked_correct, "masked_count": known.sum().item(),
+            "matching_correct": matching_correct, "matching_count": len(labels),
+            "alignment_correct": alignment_correct, "alignment_count": alignable.sum().item()}
 
 
 @torch.no_grad()
 def evaluate(model, images, rows, tokenizer, config: PretrainConfig, batches: int = 8) -> dict[str, float]:
-    """Masked-word accuracy and matching accuracy on held-out images (a fixed random stream)."""
+    """Masked-word, matching and alignment accuracy on held-out images (a fixed random stream)."""
     model.eval()
     rng = np.random.default_rng([config.seed, 1])
-    sums = {"masked_correct": 0, "masked_count": 0, "matching_correct": 0, "matching_count": 0}
+    sums = {"masked_correct": 0, "masked_count": 0, "matching_correct": 0, "matching_count": 0,
+            "alignment_correct": 0, "alignment_count": 0}
     for _ in range(batches):
         batch = make_batch(images, rng.choice(rows, config.batch_size), tokenizer, rng,
                            mask_probability=config.mask_probability, negative_probability=config.negative_probability)
@@ -124,7 +151,8 @@ def evaluate(model, images, rows, tokenizer, config: PretrainConfig, batches: in
             sums[key] += result[key]
     model.train()
     return {"masked_accuracy": sums["masked_correct"] / max(sums["masked_count"], 1),
-            "matching_accuracy": sums["matching_correct"] / max(sums["matching_count"], 1)}
+            "matching_accuracy": sums["matching_correct"] / max(sums["matching_count"], 1),
+            "alignment_accuracy": sums["alignment_correct"] / max(sums["alignment_count"], 1)}
 
 
 def _learning_rate(step: int, config: PretrainConfig) -> float:
@@ -194,31 +222,34 @@ def pretrain(config: PretrainConfig, log=print) -> dict | None:
         history, first_step, spent = state["history"], state["step"], state["seconds"]
         log(f"resumed from {checkpoint_file} at step {first_step}")
     started = time.perf_counter() - spent
-    window = {"masked": 0.0, "matching": 0.0, "n": 0}
+    window = {"masked": 0.0, "matching": 0.0, "alignment": 0.0, "n": 0}
     model.train()
     for step in range(first_step, config.steps):
         for group in optimiser.param_groups:
             group["lr"] = _learning_rate(step, config)
         batch = make_batch(images, rng.choice(training, config.batch_size), tokenizer, rng,
                            mask_probability=config.mask_probability, negative_probability=config.negative_probability)
-        losses = _losses(model, batch)
+        losses = _losses(model, batch, config.alignment_weight)
         optimiser.zero_grad(set_to_none=True)
         losses["total"].backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
         window["masked"] += losses["masked"].item()
         window["matching"] += losses["matching"].item()
+        window["alignment"] += losses["alignment"].item()
         window["n"] += 1
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             elapsed = time.perf_counter() - started
             row = {"step": step + 1, "masked_loss": window["masked"] / window["n"],
                    "matching_loss": window["matching"] / window["n"],
+                   "alignment_loss": window["alignment"] / window["n"],
                    **evaluate(model, images, held_out, tokenizer, config),
                    "samples_per_second": (step + 1 - first_step) * config.batch_size / (elapsed - spent)}
             history.append(row)
-            window = {"masked": 0.0, "matching": 0.0, "n": 0}
+            window = {"masked": 0.0, "matching": 0.0, "alignment": 0.0, "n": 0}
             log("step {step}: masked loss {masked_loss:.3f}, matching loss {matching_loss:.3f}; held out: masked "
-                "words {masked_accuracy:.3f}, matching {matching_accuracy:.3f} ({samples_per_second:.0f} "
+                "words {masked_accuracy:.3f}, matching {matching_accuracy:.3f}, alignment {alignment_accuracy:.3f} "
+                "({samples_per_second:.0f} "
                 "captions/s)".format(**row))
             with atomic_path(checkpoint_file) as temporary:
                 torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1,

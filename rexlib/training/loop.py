@@ -196,6 +196,15 @@ def write_run_files(config: TrainConfig, run_dir: Path, model_config: REXConfig,
         shutil.copyfile(Path(config.data) / layout.VOCAB, temporary)
 
 
+def parameter_groups(model: REX, config: TrainConfig) -> list[dict]:
+    """The backbone at `backbone_lr_scale` times the peak learning rate, the heads and decoder at it."""
+    backbone = list(model.backbone.parameters())
+    ids = {id(p) for p in backbone}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": backbone, "lr": config.learning_rate * config.backbone_lr_scale},
+            {"params": rest, "lr": config.learning_rate}]
+
+
 def schedule(config: TrainConfig, total_steps: int):
     """The learning-rate factor per step: linear warmup, then linear / cosine decay or constant."""
     warmup = int(config.warmup_fraction * total_steps)
@@ -315,7 +324,8 @@ def train(config: TrainConfig) -> dict:
     data = load_data(config, processes)
     model = build_model(config, data)
     model.to(processes.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(parameter_groups(model, config), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(config, data.total_steps))
 
     progress = Progress()
