@@ -29,7 +29,9 @@ from rexlib.pretraining.captions import CONTENT_ROLES, corrupt, scene_caption, s
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 IGNORE = -100
-ALIGNMENT_IOU = 0.5  # the explanation grounding's threshold: below it no region shows the object
+# Below it no region shows the object: the rule the faithfulness checker resolves a region to an object by
+# (rexlib.evaluation.metrics.MIN_RESOLUTION_IOU), kept here so pretraining does not import the metrics.
+ALIGNMENT_IOU = 0.5
 # BERT's basic tokenisation for plain English: lower case, words and single punctuation marks.
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 

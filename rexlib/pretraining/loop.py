@@ -4,8 +4,8 @@ Two objectives over (caption, 36 regions) pairs, VisualBERT's own: masked langua
 caption's content words, and sentence-image matching (does this caption describe these regions?), here
 with hard negatives. A third, UNITER's word-region alignment, is added because the first two alone did not
 teach the small backbone to bind words to regions (1,500 steps: matching 54% held out, near chance): each
-word of an object's phrase picks, among the 36 regions, the one that shows the object. The result is a Hugging Face directory (config.json, model.safetensors, the word-level
-tokenizer) that `python -m rexlib train --pretrained DIR` loads like `visualbert-vqa-coco-pre`, plus
+word of an object's phrase picks, among the 36 regions, the one that shows the object. The result is a
+Hugging Face directory (config.json, model.safetensors, the word-level tokenizer) that `python -m rexlib train --pretrained DIR` loads like `visualbert-vqa-coco-pre`, plus
 `box_geometry.safetensors` (the projection of each region's box, which REX adds to the visual embedding)
 and `pretraining.json` (recipe, command, metrics, the regions file it was trained against, checksums).
 """
@@ -155,6 +155,14 @@ def evaluate(model, images, rows, tokenizer, config: PretrainConfig, batches: in
             "alignment_accuracy": sums["alignment_correct"] / max(sums["alignment_count"], 1)}
 
 
+LOSS_TERMS = ("masked", "matching", "alignment")
+
+
+def _empty_window() -> dict[str, float]:
+    """Running sums of each loss term between two evaluations."""
+    return {**dict.fromkeys(LOSS_TERMS, 0.0), "n": 0}
+
+
 def _learning_rate(step: int, config: PretrainConfig) -> float:
     warmup = max(1, int(config.warmup_fraction * config.steps))
     if step < warmup:
@@ -222,7 +230,7 @@ def pretrain(config: PretrainConfig, log=print) -> dict | None:
         history, first_step, spent = state["history"], state["step"], state["seconds"]
         log(f"resumed from {checkpoint_file} at step {first_step}")
     started = time.perf_counter() - spent
-    window = {"masked": 0.0, "matching": 0.0, "alignment": 0.0, "n": 0}
+    window = _empty_window()
     model.train()
     for step in range(first_step, config.steps):
         for group in optimiser.param_groups:
@@ -234,23 +242,19 @@ def pretrain(config: PretrainConfig, log=print) -> dict | None:
         losses["total"].backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
-        window["masked"] += losses["masked"].item()
-        window["matching"] += losses["matching"].item()
-        window["alignment"] += losses["alignment"].item()
+        for term in LOSS_TERMS:
+            window[term] += losses[term].item()
         window["n"] += 1
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             elapsed = time.perf_counter() - started
-            row = {"step": step + 1, "masked_loss": window["masked"] / window["n"],
-                   "matching_loss": window["matching"] / window["n"],
-                   "alignment_loss": window["alignment"] / window["n"],
+            row = {"step": step + 1, **{f"{term}_loss": window[term] / window["n"] for term in LOSS_TERMS},
                    **evaluate(model, images, held_out, tokenizer, config),
                    "samples_per_second": (step + 1 - first_step) * config.batch_size / (elapsed - spent)}
             history.append(row)
-            window = {"masked": 0.0, "matching": 0.0, "alignment": 0.0, "n": 0}
+            window = _empty_window()
             log("step {step}: masked loss {masked_loss:.3f}, matching loss {matching_loss:.3f}; held out: masked "
                 "words {masked_accuracy:.3f}, matching {matching_accuracy:.3f}, alignment {alignment_accuracy:.3f} "
-                "({samples_per_second:.0f} "
-                "captions/s)".format(**row))
+                "({samples_per_second:.0f} captions/s)".format(**row))
             with atomic_path(checkpoint_file) as temporary:
                 torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1,
                             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
