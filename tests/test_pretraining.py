@@ -133,12 +133,15 @@ def test_alignment_labels_point_object_words_at_the_region_that_covers_them(worl
     matched = batch["sentence_image_labels"] == 0
     assert (aligned[~matched] == -100).all()                                # negatives are never aligned
     assert (aligned[matched] != -100).any(dim=1).float().mean() > 0.8
-    assert not (aligned[batch["input_ids"] == tokenizer.mask_token_id] != -100).any()   # a masked word is not
+    masked = batch["input_ids"] == tokenizer.mask_token_id
+    assert (aligned[masked] != -100).any()               # a masked object word points where its object is
+    unmasked_only = make_batch(images, rows, tokenizer, np.random.default_rng(0), align_masked=False)
+    assert not (unmasked_only["alignment_labels"][unmasked_only["input_ids"] == tokenizer.mask_token_id] != -100).any()
     vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     checked = 0
     for b, t in (aligned != -100).nonzero().tolist():
         scene, region = images.scenes[b], int(aligned[b, t])
-        word = vocab[int(batch["input_ids"][b, t])]
+        word = vocab[int(batch["labels"][b, t] if masked[b, t] else batch["input_ids"][b, t])]
         scale = np.array([scene["width"], scene["height"]] * 2, np.float32)
         covered = [o for o in scene["objects"].values()
                    if word == o["name"] or word in o["attributes"] or word in o["name"].split()]

@@ -8,7 +8,9 @@ loss scores them: the words can only be recovered by reading the regions, which 
 meant to learn. On matching captions each unmasked word of an object's phrase ("white", "cup") is also
 labelled with the region that best covers that object (IoU >= `ALIGNMENT_IOU`): word-region alignment, a
 direct lesson in which region a word speaks of, which the two objectives above teach only through a
-sentence-level signal.
+sentence-level signal. A masked object word is aligned as well (`align_masked`): the [MASK] of "the [MASK] is
+to the left of the wooden table" must point at the region the rest of the caption singles out, a referring
+expression resolved through a relation, which is what "What is to the left of the table?" asks of the backbone.
 """
 
 from __future__ import annotations
@@ -95,9 +97,10 @@ class CaptionImages:
 
 
 def make_batch(images: CaptionImages, rows: np.ndarray, tokenizer: BertTokenizerFast, rng: np.random.Generator,
-               max_length: int = 24, mask_probability: float = 0.4, negative_probability: float = 0.5) -> dict:
+               max_length: int = 24, mask_probability: float = 0.4, negative_probability: float = 0.5,
+               align_masked: bool = True) -> dict:
     """Tensors for one batch: token ids, masks, MLM and alignment labels (B,L), ITM labels (B,), visual inputs
-    (B,36,D+7)."""
+    (B,36,D+7). ``align_masked``: masked object words are aligned too (see the module's docstring)."""
     captions, matches = [], []
     for row in rows:
         caption = scene_caption(images.scenes[row], rng)
@@ -129,7 +132,7 @@ def make_batch(images: CaptionImages, rows: np.ndarray, tokenizer: BertTokenizer
         if matched:
             labels[b, chosen] = input_ids[b, chosen]
             for t, w in enumerate(encoded.word_ids(b)):
-                object_id = caption.object_of(w) if w is not None and t not in chosen else None
+                object_id = caption.object_of(w) if w is not None and (align_masked or t not in chosen) else None
                 if object_id is not None:
                     alignment[b, t] = images.aligned_region(int(rows[b]), object_id)
         input_ids[b, chosen] = tokenizer.mask_token_id

@@ -65,6 +65,9 @@ class PretrainConfig:
     box_geometry: bool = option(True, "pretrain the box projection REX adds to the visual embedding")
     alignment_weight: float = option(1.0, "weight of the word-region alignment loss (0: VisualBERT's two "
                                      "objectives only)")
+    align_masked: bool = option(True, "align masked object words too: the [MASK] of 'the [MASK] is to the left of "
+                                "the table' points at the object the rest of the caption singles out (off: only "
+                                "unmasked words, the first aligned backbone's recipe)")
     eval_every: int = option(250, "steps between held-out metrics (and checkpoints)")
     seed: int = option(0, "initialisation, captions, masks and order")
     resume: bool = option(False, "continue from OUT's checkpoint (written at every evaluation)")
@@ -128,31 +131,40 @@ def _losses(model, batch, alignment_weight: float = 1.0) -> dict[str, torch.Tens
         known = labels != IGNORE
         masked_correct = ((logits.argmax(-1) == labels) & known).sum().item()
         matching_correct = (relationship.argmax(-1) == batch["sentence_image_labels"]).sum().item()
-        alignable = aligned != IGNORE
-        alignment_correct = ((region_scores.argmax(-1) == aligned) & alignable).sum().item()
+        # Unmasked words (the word names its object) apart from masked ones (the rest of the caption must).
+        aligned_right = region_scores.argmax(-1) == aligned
+        alignable = (aligned != IGNORE) & ~known
+        referring = (aligned != IGNORE) & known
+        alignment_correct = (aligned_right & alignable).sum().item()
+        referring_correct = (aligned_right & referring).sum().item()
     return {"total": masked + matching + alignment_weight * alignment, "masked": masked, "matching": matching,
             "alignment": alignment, "masked_correct": masked_correct, "masked_count": known.sum().item(),
             "matching_correct": matching_correct, "matching_count": len(labels),
-            "alignment_correct": alignment_correct, "alignment_count": alignable.sum().item()}
+            "alignment_correct": alignment_correct, "alignment_count": alignable.sum().item(),
+            "referring_correct": referring_correct, "referring_count": referring.sum().item()}
 
 
 @torch.no_grad()
 def evaluate(model, images, rows, tokenizer, config: PretrainConfig, batches: int = 8) -> dict[str, float]:
-    """Masked-word, matching and alignment accuracy on held-out images (a fixed random stream)."""
+    """Masked-word, matching and alignment accuracy on held-out images (a fixed random stream); alignment of
+    unmasked words, and of masked ones ("referring": the region the rest of the caption singles out), whatever
+    the recipe trains."""
     model.eval()
     rng = np.random.default_rng([config.seed, 1])
     sums = {"masked_correct": 0, "masked_count": 0, "matching_correct": 0, "matching_count": 0,
-            "alignment_correct": 0, "alignment_count": 0}
+            "alignment_correct": 0, "alignment_count": 0, "referring_correct": 0, "referring_count": 0}
     for _ in range(batches):
         batch = make_batch(images, rng.choice(rows, config.batch_size), tokenizer, rng,
-                           mask_probability=config.mask_probability, negative_probability=config.negative_probability)
+                           mask_probability=config.mask_probability, negative_probability=config.negative_probability,
+                           align_masked=True)
         result = _losses(model, batch)
         for key in sums:
             sums[key] += result[key]
     model.train()
     return {"masked_accuracy": sums["masked_correct"] / max(sums["masked_count"], 1),
             "matching_accuracy": sums["matching_correct"] / max(sums["matching_count"], 1),
-            "alignment_accuracy": sums["alignment_correct"] / max(sums["alignment_count"], 1)}
+            "alignment_accuracy": sums["alignment_correct"] / max(sums["alignment_count"], 1),
+            "referring_accuracy": sums["referring_correct"] / max(sums["referring_count"], 1)}
 
 
 LOSS_TERMS = ("masked", "matching", "alignment")
@@ -236,7 +248,8 @@ def pretrain(config: PretrainConfig, log=print) -> dict | None:
         for group in optimiser.param_groups:
             group["lr"] = _learning_rate(step, config)
         batch = make_batch(images, rng.choice(training, config.batch_size), tokenizer, rng,
-                           mask_probability=config.mask_probability, negative_probability=config.negative_probability)
+                           mask_probability=config.mask_probability, negative_probability=config.negative_probability,
+                           align_masked=config.align_masked)
         losses = _losses(model, batch, config.alignment_weight)
         optimiser.zero_grad(set_to_none=True)
         losses["total"].backward()
@@ -253,7 +266,8 @@ def pretrain(config: PretrainConfig, log=print) -> dict | None:
             history.append(row)
             window = _empty_window()
             log("step {step}: masked loss {masked_loss:.3f}, matching loss {matching_loss:.3f}; held out: masked "
-                "words {masked_accuracy:.3f}, matching {matching_accuracy:.3f}, alignment {alignment_accuracy:.3f} "
+                "words {masked_accuracy:.3f}, matching {matching_accuracy:.3f}, alignment {alignment_accuracy:.3f}, "
+                "referring {referring_accuracy:.3f} "
                 "({samples_per_second:.0f} captions/s)".format(**row))
             with atomic_path(checkpoint_file) as temporary:
                 torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1,

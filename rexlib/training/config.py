@@ -79,11 +79,14 @@ class TrainConfig:
     answer_head: str = model_option("answer_head", "regions")
     # 1: with the alignment-pretrained backbone, +4.3 accuracy and +13 grounding after two demo epochs (seed 0)
     gamma: float = model_option("gamma", 1.0, fine_tunable=True)
+    attention_target: str = model_option("attention_target", fine_tunable=True)
     regions: str = option("image", "training regions: image; none: without regions (the question-only diagnostic)",
                           choices=("image", "none"))
     length_buckets: bool = option(False, "batches of similar explanation lengths: fewer decoder steps (1.48x "
                                   "samples/s on the demo world) but batches of one question type each, which slows "
                                   "answer learning (one epoch: accuracy 28.2 vs 37.5)")
+    length_bucket_pool: int = option(50, "with --length-buckets: batches per pool sorted by length (fewer: batches "
+                                     "mix more question types, and save fewer decoder steps)")
     scheduled_sampling: float = model_option("scheduled_sampling", fine_tunable=True)
     dropout: float | None = model_option("dropout", None, f"{help_of(REXConfig, 'dropout')}; None: the preset's",
                                          fine_tunable=True)

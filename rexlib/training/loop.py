@@ -150,7 +150,7 @@ def load_data(config: TrainConfig, processes: Processes) -> TrainingData:
                              regions=config.regions)
     sampler = EpochSampler(len(train_set), config.seed, processes.rank, processes.world_size,
                            lengths=train_set.arrays["explanation_lengths"] if config.length_buckets else None,
-                           batch_size=config.batch_size)
+                           batch_size=config.batch_size, pool_batches=config.length_bucket_pool)
     loader_generator = torch.Generator().manual_seed(config.seed)  # keeps the DataLoader off the global RNG
     train_loader = torch.utils.data.DataLoader(
         train_set, batch_size=config.batch_size, sampler=sampler, collate_fn=collate, drop_last=False,
