@@ -85,7 +85,7 @@ def test_store_keys_shapes_and_dtypes(built):
             "explanations": ((n, 13), np.int32), "explanation_lengths": ((n,), np.int32),
             "gate_targets": ((n, 13), np.uint8), "explanation_truncated": ((n,), np.bool_),
             "types_structural": ((n,), "O"), "types_semantic": ((n,), "O"), "types_detailed": ((n,), "O"),
-            "families": ((n,), "O"), "groups_local": ((n,), "O"), "answer_regions": ((n, 36), np.uint8),
+            "families": ((n,), "O"), "groups_local": ((n,), "O"),
         }
         assert set(handle) == set(expected)
         for key, (shape, dtype) in expected.items():

@@ -352,34 +352,3 @@ def test_bf16_autocast_reaches_the_backbone_only(store):
         assert getattr(mixed, name).dtype == torch.float32, name
     assert torch.allclose(mixed.log_probs, reference.log_probs, atol=0.1)
     assert torch.allclose(mixed.answer_logits, reference.answer_logits, atol=0.1)
-
-
-def test_the_program_target_teaches_the_answer_attention_the_store_answer_regions(store):
-    """attention_target "program": the answer head's attention learns the store's answer_regions (the objects
-    the program's last step reads); a row without any falls back to the explanation's regions. Here each
-    row's answer region is put one region after its explained one, so the two targets part."""
-    from rexlib.model.rex import explained_regions
-
-    config = tiny_config(store, answer_head="regions", gamma=1.0, dropout=0.0, attention_target="program")
-    batch = REXDataset(store, "train").batch(range(16))
-    named = explained_regions(batch["explanation_tokens"], config.region_token_ids)
-    rows = named.sum(dim=1) > 0
-    evidence = torch.roll(named, 1, dims=1) * rows[:, None]
-    fallback = torch.nonzero(rows)[0, 0]
-    evidence[fallback] = 0  # a named row without evidence: taught the explanation's region
-    batch["answer_regions"] = evidence
-    torch.manual_seed(0)
-    model = REX(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(40):
-        losses = compute_losses(model(batch), batch, config)
-        optimizer.zero_grad()
-        losses["total"].backward()
-        optimizer.step()
-    output = model(batch)
-    with_evidence = evidence.sum(dim=1) > 0
-    assert (output.answer_attention * evidence).sum(dim=1)[with_evidence].mean() > 0.5
-    assert (output.answer_attention[fallback] * named[fallback]).sum() > 0.5
-    # The explanation target (the default) ignores answer_regions.
-    explanation = dataclasses.replace(config, attention_target="explanation")
-    assert compute_losses(output, batch, explanation)["answer_attention"] != losses["answer_attention"]

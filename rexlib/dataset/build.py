@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from rexlib import gqa, layout
-from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground_compact, object_regions
+from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground_compact
 from rexlib.dataset.store import (
     MAX_EXPLANATION_LENGTH,
     MAX_QUESTION_LENGTH,
@@ -61,14 +61,13 @@ from rexlib.dataset.store import (
 )
 from rexlib.dataset.vocab import Vocabularies, build_vocabularies, tokenize_question
 from rexlib.io import atomic_path, read_json, write_json
-from rexlib.program.evidence import answer_objects
 
 if TYPE_CHECKING:  # the CLI's types only: a build in code need not import argparse
     import argparse
 
 DEFAULT_SPLITS = ("train", "val", "testdev")
 CHUNK_SIZE = 5000  # questions per partial file: the unit of resuming and of work for one worker
-PARTIAL_VERSION = 6  # bump when the partial record layout changes, so old partials are not reused
+PARTIAL_VERSION = 5  # bump when the partial record layout changes, so old partials are not reused
 
 # How a question's answer was decided (Executed.decision).
 AGREE, UNDECIDED, DISAGREE = "agree", "undecided", "disagree"
@@ -188,7 +187,6 @@ class Executed(NamedTuple):
     grounding: dict  # the grounding record of grounding_{split}.json (tuples or lists: json writes both as lists)
     derived_answer: str | None  # what the scene graph alone derives (None when it cannot decide)
     agrees: bool
-    answer_regions: tuple[int, ...] = ()  # regions of the objects the program's last step reads
 
 
 class Skipped(NamedTuple):
@@ -254,10 +252,9 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
                             f"executor raised {type(error).__name__}: {error}"))
             continue
         image = images.get(image_id)
-        if image is None:
-            image = _image_grounding(data, scene, row)
         try:
-            tokens, grounding = ground_compact(execution.explanation, image, image_id=image_id)
+            tokens, grounding = ground_compact(execution.explanation, image if image is not None else
+                                               _image_grounding(data, scene, row), image_id=image_id)
         except GroundingError as error:
             skipped.append(Skipped(index, question_id, file, None, SKIP_GROUNDING, str(error)))
             continue
@@ -272,7 +269,6 @@ def process_items(data: SplitInput, items: Sequence) -> dict:
         executed.append(Executed(
             index, question_id, row, question.question, answer, _types(question.types), families, decision,
             local_group_of(question.raw), execution.explanation, tokens, grounding, derived, agrees,
-            object_regions(image, answer_objects(question.program)),
         ))
     return {"executed": executed, "skipped": skipped, "operations": Counter(operation_names)}
 
@@ -659,8 +655,7 @@ def finalize(out_dir, split_records: dict[str, dict], regions_path, *,
         encoded = None
         if vocabularies is not None:
             arrays = encode_split(
-                [Row(r.question_id, r.image_row, r.question, r.answer, r.tokens, r.types, r.families, r.local_group,
-                     r.answer_regions)
+                [Row(r.question_id, r.image_row, r.question, r.answer, r.tokens, r.types, r.families, r.local_group)
                  for r in rows], vocabularies,
                 max_explanation_length=max_explanation_length, max_question_length=MAX_QUESTION_LENGTH,
                 question_tokens=question_tokens.get(split) or tokens_of(rows))

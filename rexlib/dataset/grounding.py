@@ -226,13 +226,6 @@ class ImageGrounding:
         return cached
 
 
-def object_regions(image: ImageGrounding, object_ids) -> tuple[int, ...]:
-    """The best region of each of ``object_ids`` that overlaps one (ids the scene lacks are left out), each
-    region once, in the order of the ids."""
-    best = image.best_region
-    return tuple(dict.fromkeys(best[i] for i in object_ids if best.get(i, -1) >= 0))
-
-
 def _best_regions(ids: list[list[str]], scene_objects: list[dict], region_boxes: np.ndarray) -> list[tuple[dict, dict]]:
     """Per image, object id -> best region (-1 when none overlaps) and -> its IoU.
 

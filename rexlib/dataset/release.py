@@ -39,10 +39,9 @@ from rexlib.dataset.build import (
     mine_categories,
     summary_table,
 )
-from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground, object_regions
+from rexlib.dataset.grounding import GroundingError, ImageGrounding, ground
 from rexlib.dataset.store import MAX_EXPLANATION_LENGTH, read_region_boxes
 from rexlib.io import read_json, write_json
-from rexlib.program.evidence import answer_objects
 
 RELEASE_SPLITS = ("train", "val", "testdev")
 
@@ -110,10 +109,9 @@ def import_split(split: str, release_dir: Path, gqa_dir, regions) -> dict | None
             skip(SKIP_PARSE, error.reason, error.step)
             continue
         images[image_id] = scene
-        image = ImageGrounding(scene.objects, regions.boxes[row])
         if processed is not None:
             try:
-                grounded = ground(explanation, image, image_id=image_id)
+                grounded = ground(explanation, ImageGrounding(scene.objects, regions.boxes[row]), image_id=image_id)
             except GroundingError as error:
                 skip(SKIP_GROUNDING, str(error))
                 continue
@@ -132,7 +130,7 @@ def import_split(split: str, release_dir: Path, gqa_dir, regions) -> dict | None
         executed.append(Executed(
             index, question_id, row, question.question, question.answer, _types(question.types),
             _families(question.program), AGREE, local_group_of(raw), explanation, tuple(tokens), record,
-            question.answer, True, object_regions(image, answer_objects(question.program)),
+            question.answer, True,
         ))
         operations.update(step.operation for step in question.program)
     return {"executed": executed, "skipped": skipped, "questions": len(entries),

@@ -15,7 +15,6 @@ import h5py
 import numpy as np
 
 from rexlib import layout
-from rexlib.boxes import NUM_REGIONS
 from rexlib.dataset.vocab import CLS, END, SEP, Vocabularies, tokenize_question
 from rexlib.io import atomic_h5, decode_strings, put, read_json, strings, write_json
 
@@ -26,11 +25,10 @@ MAX_QUESTION_LENGTH = 24
 SPLIT_KEYS = (
     "question_ids", "image_index", "questions", "question_lengths", "answers", "explanations",
     "explanation_lengths", "gate_targets", "explanation_truncated", "types_structural", "types_semantic",
-    "types_detailed", "families", "groups_local", "answer_regions",
+    "types_detailed", "families", "groups_local",
 )
-# Arrays a store written before they existed may lack (readers fall back): GQA's `groups.local`, and the
-# regions of the objects the program's last step reads.
-OPTIONAL_SPLIT_KEYS = ("groups_local", "answer_regions")
+# Arrays a store written before they existed may lack (readers fall back): GQA's `groups.local`.
+OPTIONAL_SPLIT_KEYS = ("groups_local",)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -48,7 +46,6 @@ class Row(NamedTuple):
     types: dict
     families: str
     local_group: str = ""  # GQA's `groups.local` (GQA-OOD's unit), "" when the record has none
-    answer_regions: tuple[int, ...] = ()  # regions of the objects the program's last step reads
 
 
 def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
@@ -104,10 +101,6 @@ def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
     gate_targets = np.zeros((count, length + 1), np.uint8)
     gate_targets[filled] = (flat_ids < first_region) | (flat_ids > last_region)
     truncated = np.array(truncated_list, bool).reshape(count)
-    answer_regions = np.zeros((count, NUM_REGIONS), np.uint8)
-    evidence = [(index, region) for index, row in enumerate(rows) for region in row.answer_regions]
-    if evidence:
-        answer_regions[tuple(np.array(evidence).T)] = 1
 
     answer_vocabulary = vocabularies.answer
     return {
@@ -126,7 +119,6 @@ def encode_split(rows: Sequence[Row], vocabularies: Vocabularies, *,
         "types_detailed": strings([str(row.types.get("detailed") or "") for row in rows]),
         "families": strings([row.families for row in rows]),
         "groups_local": strings([row.local_group for row in rows]),
-        "answer_regions": answer_regions,
     }
 
 

@@ -23,7 +23,6 @@ PRESETS["paper"] = {**PRESETS["base"], "box_geometry": False, "answer_head": "cl
                     "question_attention": False}
 
 ANSWER_HEADS = ("cls", "regions")
-ATTENTION_TARGETS = ("explanation", "program")
 BACKBONES = ("visualbert", "lxmert")
 GEOMETRY_SIZE = 7  # x1, y1, x2, y2, w, h, area of the normalised box
 
@@ -75,10 +74,6 @@ class REXConfig:
     beta: float = option(1.0, "structure-gate loss (BCE) weight")
     gamma: float = option(0.0, "answer head 'regions' only: weight of the NLL of its attention on the regions the "
                                "ground-truth explanation points at (#k tokens); 0 = off")
-    attention_target: str = option("explanation", "what gamma teaches the answer head to look at: explanation: "
-                                   "every region the explanation names; program: the regions of the objects the "
-                                   "program's last step reads (the store's answer_regions; the explanation's where "
-                                   "there are none)", choices=ATTENTION_TARGETS)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> REXConfig:

@@ -186,10 +186,6 @@ def compute_losses(output: REXOutput, batch, config: REXConfig, mode: str = "mul
     if output.answer_attention is not None and config.gamma > 0 and mode == "multitask":
         # Teach the answer head where to look: the regions the ground-truth explanation points at.
         named = explained_regions(targets * batch["explanation_mask"], config.region_token_ids)
-        if config.attention_target == "program" and "answer_regions" in batch:
-            # The regions of the objects the program's last step reads; the explanation's where it names none.
-            evidence = batch["answer_regions"]
-            named = torch.where(evidence.sum(dim=1, keepdim=True) > 0, evidence, named)
         has_regions = named.sum(dim=1) > 0
         if has_regions.any():
             target = named[has_regions] / named[has_regions].sum(dim=1, keepdim=True)

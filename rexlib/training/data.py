@@ -25,8 +25,6 @@ SPLIT_ARRAYS = (
     "gate_targets",
 )
 TYPE_ARRAYS = ("types_structural", "types_semantic", "types_detailed", "families", "groups_local")
-# Arrays a store built before they existed lacks: the batch then leaves them out (the losses fall back).
-OPTIONAL_ARRAYS = ("answer_regions",)
 # What a question sees as its regions: its own image's (training and evaluation), none (question-only:
 # every feature and box zero), or another image's (every image's regions swapped for the next image's):
 # the diagnostics that tell whether answers come from the image.
@@ -98,7 +96,7 @@ class REXDataset(torch.utils.data.Dataset):
             if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= total):
                 raise StoreError(f"{self.split_path}: subset indices outside 0..{total - 1}")
             # Whole arrays are small (ints); read them once, then keep the subset's rows.
-            self.arrays = {key: handle[key][:][self.rows] for key in SPLIT_ARRAYS + OPTIONAL_ARRAYS if key in handle}
+            self.arrays = {key: handle[key][:][self.rows] for key in SPLIT_ARRAYS}
             self.question_ids = _strings(handle["question_ids"])[self.rows]
             self.types = {key: _strings(handle[key])[self.rows] for key in TYPE_ARRAYS if key in handle}
         self._check_rows()
@@ -205,7 +203,6 @@ class REXDataset(torch.utils.data.Dataset):
         explanation_width = max(int(arrays["explanation_lengths"].max(initial=1)), 1)
         explanation_tokens = torch.from_numpy(arrays["explanations"][:, :explanation_width].astype(np.int64))
         steps = torch.arange(explanation_tokens.shape[1])
-        optional = {key: torch.from_numpy(arrays[key].astype(np.float32)) for key in OPTIONAL_ARRAYS if key in arrays}
         return {
             "question_tokens": questions,
             "question_mask": questions != 0,
@@ -216,7 +213,6 @@ class REXDataset(torch.utils.data.Dataset):
             "explanation_mask": steps[None, :] < torch.from_numpy(arrays["explanation_lengths"].astype(np.int64))[:, None],
             "gate_targets": torch.from_numpy(arrays["gate_targets"][:, :explanation_width].astype(np.float32)),
             "index": torch.from_numpy(self.rows[positions]),
-            **optional,
         }
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
