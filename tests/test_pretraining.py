@@ -128,14 +128,14 @@ def test_alignment_labels_point_object_words_at_the_region_that_covers_them(worl
     images = CaptionImages(world / "sceneGraphs" / "train_sceneGraphs.json", world / "regions.h5")
     tokenizer = build_tokenizer(caption_words(images.vocabularies))
     rows = np.arange(len(images))
-    batch = make_batch(images, rows, tokenizer, np.random.default_rng(0))
+    batch = make_batch(images, rows, tokenizer, np.random.default_rng(0), align_masked=True)
     aligned = batch["alignment_labels"]
     matched = batch["sentence_image_labels"] == 0
     assert (aligned[~matched] == -100).all()                                # negatives are never aligned
     assert (aligned[matched] != -100).any(dim=1).float().mean() > 0.8
     masked = batch["input_ids"] == tokenizer.mask_token_id
     assert (aligned[masked] != -100).any()               # a masked object word points where its object is
-    unmasked_only = make_batch(images, rows, tokenizer, np.random.default_rng(0), align_masked=False)
+    unmasked_only = make_batch(images, rows, tokenizer, np.random.default_rng(0))   # the default
     assert not (unmasked_only["alignment_labels"][unmasked_only["input_ids"] == tokenizer.mask_token_id] != -100).any()
     vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     checked = 0

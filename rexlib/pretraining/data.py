@@ -8,9 +8,10 @@ loss scores them: the words can only be recovered by reading the regions, which 
 meant to learn. On matching captions each unmasked word of an object's phrase ("white", "cup") is also
 labelled with the region that best covers that object (IoU >= `ALIGNMENT_IOU`): word-region alignment, a
 direct lesson in which region a word speaks of, which the two objectives above teach only through a
-sentence-level signal. A masked object word is aligned as well (`align_masked`): the [MASK] of "the [MASK] is
-to the left of the wooden table" must point at the region the rest of the caption singles out, a referring
-expression resolved through a relation, which is what "What is to the left of the table?" asks of the backbone.
+sentence-level signal. With `align_masked` a masked object word is aligned as well: the [MASK] of "the [MASK]
+is to the left of the wooden table" must point at the region the rest of the caption singles out, a referring
+expression resolved through a relation. Evaluation always labels them (referring accuracy, a measure of how
+well the backbone resolves a relation); training on them did not pay (see `PretrainConfig.align_masked`).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class CaptionImages:
 
 def make_batch(images: CaptionImages, rows: np.ndarray, tokenizer: BertTokenizerFast, rng: np.random.Generator,
                max_length: int = 24, mask_probability: float = 0.4, negative_probability: float = 0.5,
-               align_masked: bool = True) -> dict:
+               align_masked: bool = False) -> dict:
     """Tensors for one batch: token ids, masks, MLM and alignment labels (B,L), ITM labels (B,), visual inputs
     (B,36,D+7). ``align_masked``: masked object words are aligned too (see the module's docstring)."""
     captions, matches = [], []

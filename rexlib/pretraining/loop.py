@@ -65,9 +65,9 @@ class PretrainConfig:
     box_geometry: bool = option(True, "pretrain the box projection REX adds to the visual embedding")
     alignment_weight: float = option(1.0, "weight of the word-region alignment loss (0: VisualBERT's two "
                                      "objectives only)")
-    align_masked: bool = option(True, "align masked object words too: the [MASK] of 'the [MASK] is to the left of "
-                                "the table' points at the object the rest of the caption singles out (off: only "
-                                "unmasked words, the first aligned backbone's recipe)")
+    align_masked: bool = option(False, "align masked object words too: the [MASK] of 'the [MASK] is to the left "
+                                "of the table' points at the object the rest of the caption singles out (6,000 steps: "
+                                "REX then answered 58.8 against 64.4 without, seed 0)")
     eval_every: int = option(250, "steps between held-out metrics (and checkpoints)")
     seed: int = option(0, "initialisation, captions, masks and order")
     resume: bool = option(False, "continue from OUT's checkpoint (written at every evaluation)")
