@@ -128,6 +128,10 @@ def test_length_buckets_keep_every_sample_and_shorten_batches():
         return np.mean([lengths[indices[i : i + 16]].max() for i in range(0, len(indices), 16)])
 
     assert mean_longest(order) < mean_longest(plain.order()) - 3
+    # Smaller pools (--length-bucket-pool) mix more lengths into a batch: between the two.
+    small = EpochSampler(1000, seed=4, lengths=lengths, batch_size=16, pool_batches=2)
+    assert sorted(small.order()) == list(range(1000))
+    assert mean_longest(order) < mean_longest(small.order()) < mean_longest(plain.order())
     bucketed.set_epoch(1, skip=32)
     assert list(bucketed) == bucketed.order()[32:] and len(bucketed) == 1000 - 32
 
