@@ -5,7 +5,8 @@ caption's content words, and sentence-image matching (does this caption describe
 with hard negatives. A third, UNITER's word-region alignment, is added because the first two alone did not
 teach the small backbone to bind words to regions (1,500 steps: matching 54% held out, near chance): each
 word of an object's phrase picks, among the 36 regions, the one that shows the object. The result is a
-Hugging Face directory (config.json, model.safetensors, the word-level tokenizer) that `python -m rexlib train --pretrained DIR` loads like `visualbert-vqa-coco-pre`, plus
+Hugging Face directory (config.json, model.safetensors, the word-level tokenizer) that `python -m rexlib train
+--pretrained DIR` loads like `visualbert-vqa-coco-pre`, plus
 `box_geometry.safetensors` (the projection of each region's box, which REX adds to the visual embedding)
 and `pretraining.json` (recipe, command, metrics, the regions file it was trained against, checksums).
 """

@@ -16,6 +16,7 @@ from rexlib.dataset.store import regions_path
 from rexlib.model.config import REXConfig
 from rexlib.options import check_choices, choices_of, default_of, help_of, option
 from rexlib.pretraining import shipped
+from rexlib.training.sampler import POOL_BATCHES
 
 # mode -> loss mode. Transfer (`vqa-finetune` on a `--fraction` of the questions) trains the paper's whole
 # multi-task loss (answer + explanation + gate) on the subset; `answer-only` is the diagnostic without
@@ -84,7 +85,7 @@ class TrainConfig:
     length_buckets: bool = option(False, "batches of similar explanation lengths: fewer decoder steps (1.48x "
                                   "samples/s on the demo world) but batches of one question type each, which slows "
                                   "answer learning (one epoch: accuracy 28.2 vs 37.5)")
-    length_bucket_pool: int = option(50, "with --length-buckets: batches per pool sorted by length (fewer: batches "
+    length_bucket_pool: int = option(POOL_BATCHES, "with --length-buckets: batches per pool sorted by length (fewer: batches "
                                      "mix more question types, and save fewer decoder steps)")
     scheduled_sampling: float = model_option("scheduled_sampling", fine_tunable=True)
     dropout: float | None = model_option("dropout", None, f"{help_of(REXConfig, 'dropout')}; None: the preset's",

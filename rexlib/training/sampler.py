@@ -8,6 +8,8 @@ import math
 import numpy as np
 import torch
 
+POOL_BATCHES = 50  # batches per length-sorted pool (`--length-bucket-pool`)
+
 
 class EpochSampler(torch.utils.data.Sampler):
     """A fresh shuffled order each epoch from (seed, epoch), sharded across ranks, that can start mid-epoch.
@@ -22,7 +24,7 @@ class EpochSampler(torch.utils.data.Sampler):
     """
 
     def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True,
-                 lengths=None, batch_size: int = 0, pool_batches: int = 50):
+                 lengths=None, batch_size: int = 0, pool_batches: int = POOL_BATCHES):
         self.size, self.seed, self.rank, self.world_size, self.shuffle = size, seed, rank, world_size, shuffle
         self.per_rank = math.ceil(size / world_size)
         self.epoch, self.skip = 0, 0
