@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from store_fixture import build_world_store
 
 from rexlib.model import REX, REXConfig
+from rexlib.model.backbone import pretrained_sizes
 from rexlib.model.pretrained import question_tokenizer
 from rexlib.pretraining import captions as C
 from rexlib.pretraining.data import CaptionImages, build_tokenizer, caption_words, make_batch
@@ -177,7 +178,7 @@ def test_the_pretrained_directory_loads_into_rex(world_store, tmp_path):
     world, data = world_store
     out = tmp_path / "visualbert"
     recipe = pretrain(PretrainConfig(gqa=str(world), store=str(data), out=str(out), steps=6, batch_size=8,
-                                     eval_every=3, held_out_images=5), log=lambda _: None)
+                                     eval_every=3, held_out_images=5, num_layers=3), log=lambda _: None)
     assert [row["step"] for row in recipe["history"]] == [3, 6]
     for name, digest in recipe["sha256"].items():                           # the checksums are of the files
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
@@ -187,6 +188,8 @@ def test_the_pretrained_directory_loads_into_rex(world_store, tmp_path):
     assert tokenizer.unk_token_id not in tokenizer(" ".join(w for w in vocab if w[0] not in "<["))["input_ids"]
     config = REXConfig.preset("tiny", pretrained=str(out), region_feature_dim=16, question_vocab_size=len(tokenizer))
     model = REX(config)
+    assert len(model.backbone.model.encoder.layer) == 3                   # the directory's depth, not the preset's
+    assert pretrained_sizes(str(out))["num_layers"] == 3                  # what a run's config.json then records
     geometry = load_file(str(out / "box_geometry.safetensors"))
     assert torch.equal(model.backbone.model.embeddings.visual_projection.geometry.weight.detach(), geometry["weight"])
     assert geometry["weight"].abs().sum() > 0                               # pretrained, not the zeros of a plain one

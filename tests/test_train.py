@@ -206,6 +206,8 @@ def test_training_with_a_local_pretrained_backbone(store, tmp_path, monkeypatch)
     model, _, run_tokenizer, train_options = load_trained_run(tmp_path / "run", which="last")
     assert train_options["pretrained"] == str(pretrained) and len(run_tokenizer) == len(tokenizer)
     assert model.backbone.hidden_size == 64 and model.config.question_vocab_size == len(tokenizer)
+    # the run's config.json names the backbone it loaded (64 wide, 1 layer, 2 heads), not the tiny preset
+    assert (model.config.hidden_size, model.config.num_layers, model.config.num_heads) == (64, 1, 2)
     # VQA fine-tuning from it re-tokenises questions with the same tokenizer, without being told.
     summary = train(config(store, tmp_path / "vqa", mode="vqa-finetune", init_from=str(tmp_path / "run"),
                            max_steps=1, val_split=""))

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 from torch import nn
-from transformers import LxmertConfig, LxmertModel, VisualBertConfig, VisualBertModel
+from transformers import AutoConfig, LxmertConfig, LxmertModel, VisualBertConfig, VisualBertModel
 
 from rexlib import layout
 from rexlib.model.config import GEOMETRY_SIZE, REXConfig
@@ -88,6 +88,16 @@ def visualbert_config(config: REXConfig) -> VisualBertConfig:
         attention_probs_dropout_prob=config.attention_dropout,
         pad_token_id=0,
     )
+
+
+def pretrained_sizes(pretrained: str) -> dict:
+    """The REXConfig sizes of the backbone saved in a local Hugging Face directory (its config.json decides
+    them when the weights load, whatever the preset says), so a run's config.json names what it trained."""
+    saved = AutoConfig.from_pretrained(pretrained, local_files_only=True)
+    layers = getattr(saved, "num_hidden_layers", None) or getattr(saved, "l_layers", None)
+    sizes = {"hidden_size": saved.hidden_size, "num_layers": layers, "num_heads": saved.num_attention_heads,
+             "intermediate_size": saved.intermediate_size}
+    return {name: value for name, value in sizes.items() if value is not None}
 
 
 def _lxmert_config(config: REXConfig) -> LxmertConfig:

@@ -54,6 +54,7 @@ class PretrainConfig:
     out: str = option(help="output directory (a Hugging Face model directory), e.g. weights/visualbert-world-tiny")
     split: str = option("train", "scene graphs captioned (the store's training images only)")
     preset: str = option("tiny", "REXConfig preset giving the backbone's sizes")
+    num_layers: int | None = option(None, "backbone layers; None: the preset's (tiny: 2)")
     steps: int = option(1500, "optimiser steps")
     batch_size: int = option(128, "captions per step")
     lr: float = option(2e-3, "peak AdamW learning rate (linear warmup, linear decay)")
@@ -97,7 +98,8 @@ class WordRegionAlignment(nn.Module):
 
 
 def build_model(config: PretrainConfig, vocab_size: int, feature_dim: int) -> VisualBertForPreTraining:
-    rex = REXConfig.preset(config.preset, question_vocab_size=vocab_size, region_feature_dim=feature_dim)
+    layers = {"num_layers": config.num_layers} if config.num_layers else {}
+    rex = REXConfig.preset(config.preset, question_vocab_size=vocab_size, region_feature_dim=feature_dim, **layers)
     model = VisualBertForPreTraining(visualbert_config(rex))
     if config.box_geometry:
         embeddings = model.visual_bert.embeddings

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from rexlib import layout
 from rexlib.io import atomic_path, write_json
 from rexlib.model import REX, REXConfig, batch_accuracies, compute_losses, vocab_overrides
+from rexlib.model.backbone import pretrained_sizes
 from rexlib.model.pretrained import question_tokenizer
 from rexlib.model.rex import saved_model_config
 from rexlib.training import checkpoints
@@ -240,6 +241,7 @@ def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info:
     if config.pretrained:
         tokenizer = question_tokenizer(config.pretrained)
         model_config.question_vocab_size = len(tokenizer)
+        model_config = dataclasses.replace(model_config, **pretrained_sizes(config.pretrained))
     return model_config
 
 
