@@ -36,11 +36,11 @@ world: setup
 	$(PY) -m rexlib build-world --out outputs/datasets/world --images 2000 --seed 0
 
 # The shipped backbone (weights/visualbert-world-tiny): pretrained on the default world's training
-# images; one core, about 40 minutes. Its recipe and checksums are in the folder's pretraining.json.
+# images; one core, about 56 minutes. Its recipe and checksums are in the folder's pretraining.json.
 pretrain: world
 	$(PY) -m rexlib build --gqa outputs/datasets/world --out outputs/datasets/gqa-rex-demo --workers 1
 	$(PY) -m rexlib pretrain --gqa outputs/datasets/world --store outputs/datasets/gqa-rex-demo \
-		--out weights/visualbert-world-tiny --steps 6000 --lr 2e-3 --eval-every 500
+		--out weights/visualbert-world-tiny --steps 9000 --lr 2e-3 --eval-every 500
 
 benchmark: setup
 	$(PY) benchmarks/bench_world.py
