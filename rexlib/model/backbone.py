@@ -94,7 +94,8 @@ def pretrained_sizes(pretrained: str) -> dict:
     """The REXConfig sizes of the backbone saved in a local Hugging Face directory (its config.json decides
     them when the weights load, whatever the preset says), so a run's config.json names what it trained."""
     saved = AutoConfig.from_pretrained(pretrained, local_files_only=True)
-    layers = getattr(saved, "num_hidden_layers", None) or getattr(saved, "l_layers", None)
+    # LXMERT's num_hidden_layers is a dict per encoder; its language layers are what REXConfig.num_layers sets
+    layers = getattr(saved, "l_layers", None) or saved.num_hidden_layers
     sizes = {"hidden_size": saved.hidden_size, "num_layers": layers, "num_heads": saved.num_attention_heads,
              "intermediate_size": saved.intermediate_size}
     return {name: value for name, value in sizes.items() if value is not None}

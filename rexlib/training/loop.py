@@ -239,9 +239,8 @@ def build_model_config(config: TrainConfig, vocab: dict, feature_dim: int, info:
         **model_overrides(config),
     )
     if config.pretrained:
-        tokenizer = question_tokenizer(config.pretrained)
-        model_config.question_vocab_size = len(tokenizer)
-        model_config = dataclasses.replace(model_config, **pretrained_sizes(config.pretrained))
+        model_config = dataclasses.replace(model_config, question_vocab_size=len(question_tokenizer(config.pretrained)),
+                                           **pretrained_sizes(config.pretrained))
     return model_config
 
 
