@@ -65,7 +65,8 @@ def add_flags(parser: argparse.ArgumentParser, cls) -> None:
     """One flag per field of the dataclass ``cls``, with the field's default, type, choices and help."""
     hints = typing.get_type_hints(cls)
     for found in dataclasses.fields(cls):
-        help_text = found.metadata.get("help", "")
+        # argparse %-formats help strings, so a literal "9%" must reach it as "9%%"
+        help_text = found.metadata.get("help", "").replace("%", "%%")
         kind = _scalar_type(hints[found.name], cls, found.name)
         if found.default is dataclasses.MISSING and found.default_factory is dataclasses.MISSING:
             parser.add_argument(flag_name(found.name), dest=found.name, type=kind, required=True, help=help_text)
