@@ -172,6 +172,22 @@ def test_the_backbone_trains_at_its_own_learning_rate(store, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("decoder."))
 
 
+def test_weight_decay_is_decoupled(store, tmp_path):
+    """--weight-decay shrinks each weight by lr x decay per step, whatever its gradient (AdamW's rule): with no
+    gradient at all, Adam's coupled L2 would instead move every weight by about lr (its step is normalised)."""
+    from rexlib.training.loop import make_optimizer
+
+    model = torch.nn.Module()  # parameter_groups needs only a backbone and other parameters
+    model.backbone, model.head = torch.nn.Linear(3, 3), torch.nn.Linear(3, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimiser = make_optimizer(model, config(store, tmp_path / "x", lr=1e-2, weight_decay=0.5))
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimiser.step()
+    for old, new in zip(before, model.parameters()):
+        torch.testing.assert_close(new.detach(), old * (1 - 1e-2 * 0.5))
+
+
 def test_bad_options_are_refused(store, tmp_path):
     with pytest.raises(ValueError, match="mode"):
         train(config(store, tmp_path / "x", mode="captioning"))

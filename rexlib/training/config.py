@@ -69,7 +69,7 @@ class TrainConfig:
     lr: float | None = option(None, "peak Adam learning rate; None: the preset's (rexlib.training.config.DEFAULT_LR)")
     backbone_lr_scale: float = option(1.0, "the backbone's learning rate as a multiple of --lr (the heads and "
                                       "the decoder train at --lr)")
-    weight_decay: float = option(0.0, "Adam L2")
+    weight_decay: float = option(0.0, "decoupled weight decay (AdamW's): each step shrinks the weights by lr x this")
     grad_clip: float = option(1.0, "max gradient norm (0: no clipping)")
     schedule: str = option("linear", "learning rate after warmup", choices=SCHEDULES)
     warmup_fraction: float = option(0.05, "share of all steps spent warming up")

@@ -206,6 +206,13 @@ def parameter_groups(model: REX, config: TrainConfig) -> list[dict]:
             {"params": rest, "lr": config.learning_rate}]
 
 
+def make_optimizer(model: REX, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over `parameter_groups`, with decoupled (AdamW's) weight decay: Adam's L2 term, divided by the
+    gradient's scale, pulled the pretrained backbone to zero (0.01 over 2 demo epochs: accuracy 30%, BLEU-4 0)."""
+    return torch.optim.Adam(parameter_groups(model, config), lr=config.learning_rate,
+                            weight_decay=config.weight_decay, decoupled_weight_decay=True)
+
+
 def schedule(config: TrainConfig, total_steps: int):
     """The learning-rate factor per step: linear warmup, then linear / cosine decay or constant."""
     warmup = int(config.warmup_fraction * total_steps)
@@ -325,8 +332,7 @@ def train(config: TrainConfig) -> dict:
     data = load_data(config, processes)
     model = build_model(config, data)
     model.to(processes.device)
-    optimizer = torch.optim.Adam(parameter_groups(model, config), lr=config.learning_rate,
-                                 weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(config, data.total_steps))
 
     progress = Progress()
