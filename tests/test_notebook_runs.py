@@ -38,7 +38,7 @@ def test_run_names_follow_the_config_and_tell_configs_apart(places):
     variants = [runs.recipe(), short, pretrained, finetune, dataclasses.replace(finetune, init_from=None),
                 *(dataclasses.replace(short, **change) for change in
                   ({"alpha": 0.5}, {"answer_head": "cls"}, {"regions": "none"}, {"mode": "answer-only"},
-                   {"max_steps": 52}, {"epochs": 3}, {"seed": 1}))]
+                   {"max_steps": 52}, {"epochs": 4}, {"seed": 1}))]
     assert len({runs.run_name(config) for config in variants}) == len(variants)
     with pytest.raises(TypeError, match="decides"):
         runs.run_config(places, out="elsewhere")
