@@ -253,6 +253,14 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 110) -> Path:
     return path
 
 
+def legend_outside(ax):
+    """Move an axis' legend to the right of it, so it hides none of the lines (save_figure keeps it in)."""
+    import seaborn as sns
+
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return ax
+
+
 def bar_plot(frame, x: str, y: str, hue: str | None = None, title: str = "", ax=None, horizontal: bool = False,
              error: str | None = "sd", top: int | None = None):
     """A seaborn bar plot (mean and standard deviation over repeated rows, e.g. seeds)."""
