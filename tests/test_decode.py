@@ -107,3 +107,27 @@ def test_beam_search_finds_at_least_as_probable_explanations(trained):
 def test_tokens_to_text_stops_at_end():
     vocab = {"explanation": ["<pad>", "<start>", "<end>", "<unk>", "#0", "the", "red"]}
     assert tokens_to_text(torch.tensor([[5, 4, 6, 2, 0], [1, 5, 2, 6, 6]]), vocab) == ["the #0 red", "the"]
+
+
+@pytest.mark.parametrize("decode", [greedy, lambda model, batch, **kw: beam_search(model, batch, 3, **kw)],
+                         ids=["greedy", "beam"])
+def test_decoding_names_no_region_twice_unless_asked(trained, decode):
+    """With the gate forced to point, every step writes a `#k`: by default nine steps name nine different
+    regions; `repeat_regions=True` (the paper's decoding) lets the pointer come back to one; the answers
+    are the same either way."""
+    model, batch, _ = trained
+    gate_bias = model.decoder.structure_gate.gate.bias
+    saved = gate_bias.detach().clone()
+    with torch.no_grad():
+        gate_bias.fill_(-1e4)
+    try:
+        plain, plain_answers = decode(model, batch, max_length=8)
+        repeated, repeated_answers = decode(model, batch, max_length=8, repeat_regions=True)
+    finally:
+        with torch.no_grad():
+            gate_bias.copy_(saved)
+    token_regions = model.decoder.token_regions
+    assert bool((token_regions[plain] >= 0).all()) and bool((token_regions[repeated] >= 0).all())
+    assert all(len(set(row)) == 9 for row in token_regions[plain].tolist())
+    assert any(len(set(row)) < 9 for row in token_regions[repeated].tolist())
+    assert torch.equal(plain_answers, repeated_answers)

@@ -187,8 +187,8 @@ def _decoder(calls):
     """greedy / beam_search stand-ins returning PREDICTIONS' explanations and answers by row."""
     rows = list(PREDICTIONS.values())
 
-    def decode(model, batch, max_length=12, beam_size=None):
-        calls.append((beam_size, max_length))
+    def decode(model, batch, max_length=12, beam_size=None, repeat_regions=False):
+        calls.append((beam_size, max_length) + ((True,) if repeat_regions else ()))
         tokens = torch.zeros(len(batch["index"]), max_length + 1, dtype=torch.long)
         logits = torch.zeros(len(batch["index"]), len(ANSWERS))
         for position, row in enumerate(batch["index"].tolist()):
@@ -216,9 +216,10 @@ def stand_in_run(tmp_path, monkeypatch, data_dir):
     data = types.ModuleType("rexlib.training.data")
     data.REXDataset, data.collate = _StandInDataset, _collate
     decoding = types.ModuleType("rexlib.model.decoding")
-    decoding.greedy = lambda model, batch, max_length=12: decode(model, batch, max_length)
-    decoding.beam_search = lambda model, batch, beam_size=3, max_length=12: decode(
-        model, batch, max_length, beam_size
+    decoding.greedy = lambda model, batch, max_length=12, repeat_regions=False: decode(
+        model, batch, max_length, repeat_regions=repeat_regions)
+    decoding.beam_search = lambda model, batch, beam_size=3, max_length=12, repeat_regions=False: decode(
+        model, batch, max_length, beam_size, repeat_regions
     )
     decoding.tokens_to_text = tokens_to_text
     for name, module in (("rexlib.model.pretrained", pretrained), ("rexlib.training.data", data),
@@ -264,6 +265,12 @@ def test_evaluate_command_writes_predictions_and_metrics(stand_in_run, data_dir,
     assert not list(run_dir.glob(".*.tmp"))  # atomic writes left nothing behind
     printed = capsys.readouterr().out
     assert "accuracy     overall 50.00" in printed and "predictions_val.json" in printed
+    # The paper's decoding (regions may be named twice) is asked for by name and written beside the default's.
+    assert cli.main(["evaluate", "--run", str(run_dir), "--split", "val", "--no-meteor", "--repeat-regions"]) == 0
+    assert calls[-1] == (None, 12, True)
+    repeated = json.loads((run_dir / "metrics_val-repeat-regions.json").read_text())
+    assert repeated["decoding"]["repeat_regions"] is True and metrics["decoding"]["repeat_regions"] is False
+    assert "predictions_val-repeat-regions.json" in capsys.readouterr().out
 
 
 def test_submission_command(stand_in_run, tmp_path):

@@ -10,6 +10,7 @@ from store_fixture import make_tiny_store, save_tiny_pretrained
 
 from rexlib.model import REX, REXConfig, compute_losses, mix_distributions, vocab_overrides
 from rexlib.model.decoder import ExplanationDecoder
+from rexlib.model.decoding import greedy
 from rexlib.model.rex import batch_accuracies
 from rexlib.training.data import REXDataset, load_vocab
 
@@ -266,6 +267,44 @@ def test_region_feedback_reads_the_region_last_pointed_at(store):
     saved = {k: v for k, v in config.to_dict().items() if k != "region_feedback"}
     assert REXConfig.from_dict(saved).region_feedback is False               # runs saved before the option
     assert REXConfig.preset("paper").region_feedback is False
+
+
+def test_pointer_coverage_offsets_the_regions_already_named(store):
+    """Teacher forcing and step-by-step decoding see the same named regions; at zero the offset changes
+    nothing (a new model points as the paper's does); strongly negative, greedy explanations never name a
+    region twice; old runs and the paper preset have none."""
+    torch.manual_seed(0)
+    batch = REXDataset(store, "train").batch(range(4))
+    config = tiny_config(store, dropout=0.0, pointer_coverage=True)
+    model = REX(config).eval()
+    decoder = model.decoder
+    word, three, five = config.end_token_id, config.region_token_ids[3], config.region_token_ids[5]
+    tokens = torch.tensor([[word, three, word, five, three]] * 4)
+    pointed = decoder.pointed_regions(tokens)
+    assert pointed.shape == (4, 5, 36)
+    assert pointed[0, 0].sum() == 0 and pointed[0, 1].nonzero().flatten().tolist() == [3]
+    assert pointed[0, 4].nonzero().flatten().tolist() == [3, 5]
+    with torch.no_grad():
+        context, _ = model.encode(batch)
+        state = decoder.initial_state(context)
+        for t in range(tokens.shape[1]):
+            state = decoder.step(tokens[:, t], state, context)
+            assert torch.equal(state.pointed, pointed[:, t])
+        output = model(batch)
+    plain = REX(tiny_config(store, dropout=0.0)).eval()
+    assert plain.decoder.structure_gate.coverage is None
+    plain.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        assert torch.allclose(plain(batch).log_probs, output.log_probs, atol=1e-6)
+        decoder.structure_gate.coverage.fill_(-1e3)
+        decoder.structure_gate.gate.bias.fill_(-1e4)                      # always point: #k tokens only
+        explanations, _ = greedy(model, batch, max_length=8, repeat_regions=True)  # the offset alone
+    named = [row[(row >= config.region_token_ids[0]) & (row <= config.region_token_ids[-1])].tolist()
+             for row in explanations]
+    assert all(len(row) == 9 and len(set(row)) == 9 for row in named)    # nine steps, nine different regions
+    saved = {k: v for k, v in config.to_dict().items() if k != "pointer_coverage"}
+    assert REXConfig.from_dict(saved).pointer_coverage is False
+    assert REXConfig.preset("paper").pointer_coverage is False
 
 
 def test_question_attention_reads_the_question_tokens_not_their_padding(store):

@@ -268,6 +268,7 @@ def decode_split(
     max_length: int | None = None,
     progress: bool = True,
     regions: str = "image",
+    repeat_regions: bool = False,
 ) -> dict[str, dict]:
     """Run ``model`` over every question of ``split``: question id -> {"explanation", "answer"}.
 
@@ -281,6 +282,8 @@ def decode_split(
         max_length: explanation words before ``<end>``; default the model's, else ``dataset.json``'s.
         regions: ``image`` (each question's own), ``none`` or ``swapped`` (``rexlib.training.data.REGION_SOURCES``:
             the diagnostics of whether answers read the image).
+        repeat_regions: let an explanation name one region twice (the paper's decoding); by default none
+            does (``rexlib.model.decoding``), which never changes the answers.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -311,10 +314,10 @@ def decode_split(
                 key: value.to(device) if torch.is_tensor(value) else value for key, value in batch.items()
             }
             if beam_size == 1:
-                tokens, answer_logits = greedy(model, batch, max_length=int(max_length))
+                tokens, answer_logits = greedy(model, batch, max_length=int(max_length), repeat_regions=repeat_regions)
             else:
                 tokens, answer_logits = beam_search(
-                    model, batch, beam_size=beam_size, max_length=int(max_length)
+                    model, batch, beam_size=beam_size, max_length=int(max_length), repeat_regions=repeat_regions
                 )
             answer_ids = answer_logits.argmax(dim=-1).tolist()
             texts = tokens_to_text(tokens, explanation_vocabulary)
@@ -357,6 +360,7 @@ def evaluate_run(
     include_spice: bool = True,
     progress: bool = True,
     regions: str | None = None,
+    repeat_regions: bool = False,
 ) -> dict:
     """Decode ``split`` with the run's checkpoint, score it, and write both files into ``run_dir``.
 
@@ -364,7 +368,8 @@ def evaluate_run(
     "explanation_gt"}) and ``metrics_{split}.json``; returns the metrics. The questions are read with
     the run's own tokenizer and ids with the run's vocab.json (``rexlib.model.pretrained``). With
     ``regions`` other than the run's own (``image``, or ``none`` for a question-only run; the default)
-    the files are ``predictions_{split}-regions-{regions}.json`` / ``metrics_{split}-regions-{regions}.json``.
+    the files are ``predictions_{split}-regions-{regions}.json`` / ``metrics_{split}-regions-{regions}.json``;
+    with ``repeat_regions``, ``-repeat-regions`` follows (``output_suffix``).
     """
     from rexlib.model.pretrained import load_trained_run
 
@@ -375,7 +380,7 @@ def evaluate_run(
     regions = regions or trained_with
     predictions = decode_split(
         run.model, data_dir, split, vocab=run.vocab, tokenizer=run.tokenizer, beam_size=beam_size,
-        batch_size=batch_size, progress=progress, regions=regions,
+        batch_size=batch_size, progress=progress, regions=regions, repeat_regions=repeat_regions,
     )
     metrics = compute_metrics(
         predictions,
@@ -388,16 +393,23 @@ def evaluate_run(
         include_spice=include_spice,
     )
     metrics["decoding"] = {"beam_size": beam_size, "checkpoint": which, "data_dir": str(data_dir), "regions": regions,
-                           "trained_regions": trained_with}
+                           "trained_regions": trained_with, "repeat_regions": repeat_regions}
     truth = load_split_truth(data_dir, split)
     references = _explanation_references(data_dir, split)
     for question_id, prediction in predictions.items():
         prediction["answer_gt"] = truth.answers[question_id]
         prediction["explanation_gt"] = references[question_id][0]
-    suffix = split if regions == trained_with else f"{split}-regions-{regions}"
+    suffix = output_suffix(split, metrics["decoding"])
     write_json(run_dir / layout.predictions_file(suffix), predictions, indent=1, allow_nan=True)
     write_json(run_dir / layout.metrics_file(suffix), metrics, indent=1, allow_nan=True)
     return metrics
+
+
+def output_suffix(split: str, decoding: dict) -> str:
+    """The part of predictions_*.json / metrics_*.json after the underscore: the split, then what differs from
+    the run's own decoding (other regions, regions named twice)."""
+    suffix = split if decoding["regions"] == decoding["trained_regions"] else f"{split}-regions-{decoding['regions']}"
+    return suffix + ("-repeat-regions" if decoding.get("repeat_regions") else "")
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -423,6 +435,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regions", choices=("image", "none", "swapped"), default=None,
                         help="none: zero regions; swapped: every image's regions replaced by another image's "
                              "(diagnostics: does the answer read the image?); default: what the run trained on")
+    parser.add_argument("--repeat-regions", action="store_true",
+                        help="let an explanation name one region twice (the paper's decoding; files "
+                             "*-repeat-regions.json); by default none does, as no reference does")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -439,9 +454,9 @@ def run(args: argparse.Namespace) -> int:
         include_meteor=not args.no_meteor,
         include_spice=not args.no_spice,
         regions=args.regions,
+        repeat_regions=args.repeat_regions,
     )
     print(format_table(metrics))
-    decoding = metrics["decoding"]
-    suffix = args.split if decoding["regions"] == decoding["trained_regions"] else f"{args.split}-regions-{decoding['regions']}"
+    suffix = output_suffix(args.split, metrics["decoding"])
     print(f"wrote {Path(args.run) / layout.predictions_file(suffix)} and {layout.metrics_file(suffix)}")
     return 0

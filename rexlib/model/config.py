@@ -20,7 +20,7 @@ PRESETS: dict[str, dict] = {
 }
 # The paper's model exactly: base sizes, region features only (no box geometry), answer from [CLS].
 PRESETS["paper"] = {**PRESETS["base"], "box_geometry": False, "answer_head": "cls", "region_feedback": False,
-                    "question_attention": False}
+                    "question_attention": False, "pointer_coverage": False}
 
 ANSWER_HEADS = ("cls", "regions")
 BACKBONES = ("visualbert", "lxmert")
@@ -68,6 +68,9 @@ class REXConfig:
     region_feedback: bool = option(True, "the region last pointed at (#k) feeds every later step's input and word "
                                          "scores, so the words after it can say what it shows; off: the paper's "
                                          "decoder (the #k embedding alone)")
+    pointer_coverage: bool = option(False, "the pointer's region scores get a learnt offset on the regions this "
+                                           "explanation has already pointed at (starts at 0, the paper's pointer); "
+                                           "references never name a region twice")
     scheduled_sampling: float = option(0.0, "probability of feeding the model's own previous word in training")
     # loss weights, the paper's: total = answer + alpha * explanation + beta * gate (+ gamma * answer attention)
     alpha: float = option(1.0, "explanation-loss (NLL) weight: total = answer + alpha explanation + beta gate")
@@ -96,7 +99,8 @@ class REXConfig:
         if unknown:
             raise ValueError(f"REXConfig: unknown fields {sorted(unknown)}")
         values = dict(values)
-        for added in ("region_feedback", "question_attention"):  # runs saved before these options: the paper's
+        # runs saved before these options: the paper's decoder
+        for added in ("region_feedback", "question_attention", "pointer_coverage"):
             values.setdefault(added, False)
         if "region_token_ids" in values:
             values["region_token_ids"] = tuple(values["region_token_ids"])

@@ -8,7 +8,8 @@ Per step t (B = batch, K = 36 regions, H = backbone width, D = decoder state, E 
     attended region  v_t = sum_k softmax_k(w · tanh(W_v r_k) ⊙ tanh(W_q a_t)) r_k
     language state   h_t = LanguageGRU([tanh(W v_t) ⊙ tanh(W cls), a_t], h_{t-1})
     p_vocab          = softmax(W_o h_t [+ W_r r_ref(t) with region feedback])
-    structure gate   g_t = σ(w · h_t);   region similarity s_t = softmax_k(W_s h_t · r_k)
+    structure gate   g_t = σ(w · h_t);   region similarity s_t = softmax_k(W_s h_t · r_k [+ c · pointed_k(t)])
+                     (pointer coverage: c, learnt, on the regions this explanation has already named)
     p                = g_t p_vocab + (1 - g_t) s_t placed on the ids of #0..#35    (baseline: p = p_vocab)
 
 The recurrence only produces the states h_t; the output distributions are computed for all steps at once
@@ -50,9 +51,10 @@ class DecoderState:
     attention: torch.Tensor   # (B, D)
     language: torch.Tensor    # (B, D)
     referent: torch.Tensor    # (B, H) state of the region last pointed at (`#k`), zeros before the first
+    pointed: torch.Tensor     # (B, K) 1 for each region the explanation has pointed at so far
 
     def select(self, rows: torch.Tensor) -> DecoderState:
-        return DecoderState(self.attention[rows], self.language[rows], self.referent[rows])
+        return DecoderState(self.attention[rows], self.language[rows], self.referent[rows], self.pointed[rows])
 
 
 class AttentionGRU(nn.Module):
@@ -114,22 +116,35 @@ class LanguageGRU(nn.Module):
         return self.word_output(self.dropout(language_states))                      # (...,V)
 
 
+COVERAGE_SCALE = 10.0  # pointer coverage's offset per unit of its weight
+
+
 class StructureGate(nn.Module):
     """g_t = σ(w·h_t): write a word (g→1) or point at a region (g→0); s_t: which region."""
 
-    def __init__(self, hidden_size: int, region_size: int):
+    def __init__(self, hidden_size: int, region_size: int, pointer_coverage: bool = False):
         super().__init__()
         self.gate = nn.Linear(hidden_size, 1)
         self.query = nn.Linear(hidden_size, region_size)
         self.scale = region_size ** -0.5
+        # Pointer coverage (the coverage of pointer-generator summarisers, reduced to one learnt number): the
+        # pointer cannot tell from h_t alone which regions it has named, and greedy explanations said "the #6 is
+        # small and the #6 is small" where the reference names two objects. Zero: the paper's pointer. Adam moves
+        # a weight by about the learning rate a step, so the offset is COVERAGE_SCALE times its weight: one scalar
+        # at 3e-3 a step had reached only -1.1 after the demo's 936 steps.
+        self.coverage = nn.Parameter(torch.zeros(())) if pointer_coverage else None
 
-    def forward(self, language_states, regions):
-        # language_states (B,T,D) (or (B,D)), regions (B,K,H) -> gate logits (B,T), log s_t (B,T,K)
+    def forward(self, language_states, regions, pointed=None):
+        # language_states (B,T,D) (or (B,D)), regions (B,K,H), pointed (B,T,K) (or (B,K)) -> gate logits (B,T),
+        # log s_t (B,T,K)
         squeeze = language_states.dim() == 2
         if squeeze:
             language_states = language_states[:, None, :]
+            pointed = None if pointed is None else pointed[:, None, :]
         gate_logits = self.gate(language_states).squeeze(-1)                                    # (B,T)
         similarity = torch.matmul(self.query(language_states), regions.transpose(1, 2)) * self.scale  # (B,T,K)
+        if self.coverage is not None and pointed is not None:
+            similarity = similarity + COVERAGE_SCALE * self.coverage * pointed
         similarity = F.log_softmax(similarity, dim=-1)
         if squeeze:
             return gate_logits[:, 0], similarity[:, 0]
@@ -159,7 +174,8 @@ class ExplanationDecoder(nn.Module):
                                           region_size if config.question_attention else 0)
         self.region_attention = RegionAttention(region_size, hidden, config.attention_size)
         self.language_gru = LanguageGRU(region_size, hidden, config.explanation_vocab_size, config.dropout)
-        self.structure_gate = StructureGate(hidden, region_size) if config.structure_gate else None
+        self.structure_gate = (StructureGate(hidden, region_size, config.pointer_coverage)
+                               if config.structure_gate else None)
         self.dropout = nn.Dropout(config.dropout)
         self.register_buffer("region_token_ids", torch.tensor(config.region_token_ids, dtype=torch.long),
                              persistent=False)
@@ -194,7 +210,8 @@ class ExplanationDecoder(nn.Module):
 
     def initial_state(self, context: DecoderContext) -> DecoderState:
         zeros = context.cls.new_zeros(context.cls.shape[0], self.config.decoder_hidden_size)
-        return DecoderState(zeros, zeros, torch.zeros_like(context.cls))
+        return DecoderState(zeros, zeros, torch.zeros_like(context.cls),
+                            context.cls.new_zeros(context.cls.shape[0], len(self.config.region_token_ids)))
 
     def referents(self, tokens, context: DecoderContext, previous=None):
         """The state of the region last pointed at, up to and including each of ``tokens`` (B,T) -> (B,T,H),
@@ -209,6 +226,16 @@ class ExplanationDecoder(nn.Module):
         pointed = context.regions.gather(1, region.clamp(min=0)[..., None].expand(-1, -1, context.regions.shape[-1]))
         return pointed * (last >= 0)[..., None]                                                 # (B,T,H)
 
+    def pointed_regions(self, tokens, previous=None):
+        """1 for every region named by ``tokens`` (B,T) up to and including each position -> (B,T,K), or for one
+        step's tokens (B,) after ``previous`` (B,K) -> (B,K)."""
+        regions = self.token_regions[tokens]                                                   # k or -1
+        named = F.one_hot(regions.clamp(min=0), len(self.config.region_token_ids)) * (regions >= 0)[..., None]
+        named = named.to(self.word_embedding.weight.dtype)
+        if tokens.dim() == 1:
+            return torch.maximum(previous, named)
+        return named.cummax(dim=1).values
+
     def embed(self, tokens, referents):
         """Word embeddings of ``tokens`` (B,) or (B,T), plus their referents' feedback (B,...,E)."""
         embedded = self.word_embedding(tokens)
@@ -219,8 +246,9 @@ class ExplanationDecoder(nn.Module):
     def step(self, previous_tokens, state: DecoderState, context: DecoderContext) -> DecoderState:
         """One step of both GRUs from the previous word ids (B,)."""
         referent = self.referents(previous_tokens, context, state.referent)
+        pointed = self.pointed_regions(previous_tokens, state.pointed)
         state = self._step_embedded(self.embed(previous_tokens, referent), state, context)
-        return DecoderState(state.attention, state.language, referent)
+        return DecoderState(state.attention, state.language, referent, pointed)
 
     def _step_embedded(self, previous_word, state: DecoderState, context: DecoderContext) -> DecoderState:
         question = None
@@ -230,18 +258,19 @@ class ExplanationDecoder(nn.Module):
         attention = self.attention_gru(context.mean_region, state.language, previous_word, state.attention, question)
         attended, _ = self.region_attention(context.projected_regions, context.regions, attention)
         language = self.language_gru(attended, context.projected_cls, attention, state.language)
-        return DecoderState(attention, language, state.referent)
+        return DecoderState(attention, language, state.referent, state.pointed)
 
-    def distribution(self, language_states, context: DecoderContext, referents=None):
+    def distribution(self, language_states, context: DecoderContext, referents=None, pointed=None):
         """(log p (...,V), gate probability (...) or None, region similarity (...,K) or None); ``referents``
-        (...,H): the states of the regions last pointed at (`DecoderState.referent`), read by region feedback."""
+        (...,H): the states of the regions last pointed at (`DecoderState.referent`), read by region feedback;
+        ``pointed`` (...,K): the regions named so far (`DecoderState.pointed`), read by pointer coverage."""
         logits = self.language_gru.vocabulary_logits(language_states)
         if self.region_feedback is not None:
             logits = logits + self.referent_readout(referents)
         vocabulary = F.log_softmax(logits, dim=-1)
         if self.structure_gate is None:
             return vocabulary, None, None
-        gate_logits, similarity = self.structure_gate(language_states, context.regions)
+        gate_logits, similarity = self.structure_gate(language_states, context.regions, pointed)
         log_probs = mix_distributions(vocabulary, gate_logits, similarity, self.region_token_ids)
         return log_probs, torch.sigmoid(gate_logits), similarity.exp()
 
@@ -251,6 +280,7 @@ class ExplanationDecoder(nn.Module):
         start = explanation_tokens.new_full((batch_size, 1), self.config.start_token_id)
         inputs = torch.cat([start, explanation_tokens[:, :-1]], dim=1)                         # (B,T)
         referents = self.referents(inputs, context)                                            # (B,T,H)
+        pointed = self.pointed_regions(inputs)                                                 # (B,T,K)
         embedded = self.embed(inputs, referents)                                               # (B,T,E)
         sampling = self.training and self.config.scheduled_sampling > 0
         state = self.initial_state(context)
@@ -261,10 +291,11 @@ class ExplanationDecoder(nn.Module):
                 # Feed the model's own previous prediction to a random share of the questions (the referents
                 # of the later steps still follow the ground-truth words).
                 with torch.no_grad():
-                    predicted = self.distribution(state.language, context, referents[:, t - 1])[0].argmax(dim=-1)
+                    predicted = self.distribution(state.language, context, referents[:, t - 1],
+                                                  pointed[:, t - 1])[0].argmax(dim=-1)
                 use_own = torch.rand(batch_size, device=inputs.device) < self.config.scheduled_sampling
                 own_word = self.embed(predicted, self.referents(predicted, context, referents[:, t - 1]))
                 previous_word = torch.where(use_own[:, None], own_word, previous_word)
             state = self._step_embedded(previous_word, state, context)
             language_states.append(state.language)
-        return self.distribution(torch.stack(language_states, dim=1), context, referents)    # (B,T,...)
+        return self.distribution(torch.stack(language_states, dim=1), context, referents, pointed)  # (B,T,...)

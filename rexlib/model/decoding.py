@@ -27,8 +27,17 @@ def _unwrap(model) -> REX:
     return model.module if hasattr(model, "module") else model
 
 
+def _without_named_regions(log_probs, pointed, region_token_ids):
+    """``log_probs`` (B,V) with the `#k` of every region already named (``pointed`` (B,K) = 1) at -inf: GQA-REX's
+    references never name one region twice, while greedy explanations did ("the #6 is small and the #6 is
+    small"); like a generator's no-repeat rule, this changes the words only, never the answer."""
+    on_regions = log_probs.index_select(-1, region_token_ids).masked_fill(pointed.bool(), float("-inf"))
+    return log_probs.index_copy(-1, region_token_ids, on_regions)
+
+
 @torch.no_grad()
-def greedy(model, batch, max_length: int = 12):
+def greedy(model, batch, max_length: int = 12, repeat_regions: bool = False):
+    """The most probable word at each step; unless ``repeat_regions``, never the `#k` of a region already named."""
     model = _unwrap(model)
     config = model.config
     with _evaluating(model):
@@ -40,7 +49,9 @@ def greedy(model, batch, max_length: int = 12):
         tokens = []
         for _ in range(max_length + 1):
             state = model.decoder.step(previous, state, context)
-            log_probs = model.decoder.distribution(state.language, context, state.referent)[0]        # (B,V)
+            log_probs = model.decoder.distribution(state.language, context, state.referent, state.pointed)[0]        # (B,V)
+            if not repeat_regions:
+                log_probs = _without_named_regions(log_probs, state.pointed, model.decoder.region_token_ids)
             word = log_probs.argmax(dim=-1)                                            # (B,)
             word = word.masked_fill(finished, config.pad_token_id)
             tokens.append(word)
@@ -52,8 +63,9 @@ def greedy(model, batch, max_length: int = 12):
 
 
 @torch.no_grad()
-def beam_search(model, batch, beam_size: int = 3, max_length: int = 12):
-    """Keep the `beam_size` most probable partial explanations per question (sum of log-probabilities)."""
+def beam_search(model, batch, beam_size: int = 3, max_length: int = 12, repeat_regions: bool = False):
+    """Keep the `beam_size` most probable partial explanations per question (sum of log-probabilities);
+    unless ``repeat_regions``, no explanation names one region twice (as in greedy)."""
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     model = _unwrap(model)
@@ -74,7 +86,9 @@ def beam_search(model, batch, beam_size: int = 3, max_length: int = 12):
         first_row = (torch.arange(batch_size, device=device) * beam_size)[:, None]      # (B,1)
         for _ in range(max_length + 1):
             state = model.decoder.step(previous, state, context)
-            log_probs = model.decoder.distribution(state.language, context, state.referent)[0]         # (B*K,V)
+            log_probs = model.decoder.distribution(state.language, context, state.referent, state.pointed)[0]         # (B*K,V)
+            if not repeat_regions:
+                log_probs = _without_named_regions(log_probs, state.pointed, model.decoder.region_token_ids)
             vocab_size = log_probs.shape[-1]
             # A finished beam continues with <pad> at no cost and nothing else.
             log_probs = log_probs.masked_fill(finished[:, None], float("-inf"))

@@ -58,6 +58,7 @@ class TrainConfig:
     structure_gate: bool = model_option("structure_gate")
     region_feedback: bool = model_option("region_feedback")
     question_attention: bool = model_option("question_attention")
+    pointer_coverage: bool = model_option("pointer_coverage")
     backbone: str = model_option("backbone")
     pretrained: str | None = model_option("pretrained", "auto", help="local Hugging Face directory for the "
                                           "backbone weights and tokenizer (never downloaded); auto: the backbone rex "
