@@ -13,6 +13,7 @@ import sys
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "build-world": ("rexlib.world.cli", "write the embedded GQA-format synthetic world"),
+    "grow-world": ("rexlib.world.grow", "more training images for a world, the same val and testdev"),
     "build": ("rexlib.dataset.build", "execute programs and write the GQA-REX dataset"),
     "merge": ("rexlib.dataset.merge", "join the shards of a sharded build"),
     "import-release": ("rexlib.dataset.release", "use the official GQA-REX json files instead of building"),
