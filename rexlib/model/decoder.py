@@ -280,7 +280,9 @@ class ExplanationDecoder(nn.Module):
         start = explanation_tokens.new_full((batch_size, 1), self.config.start_token_id)
         inputs = torch.cat([start, explanation_tokens[:, :-1]], dim=1)                         # (B,T)
         referents = self.referents(inputs, context)                                            # (B,T,H)
-        pointed = self.pointed_regions(inputs)                                                 # (B,T,K)
+        # Only pointer coverage reads the regions named so far in training (decoding tracks them step by step).
+        coverage = self.structure_gate is not None and self.structure_gate.coverage is not None
+        pointed = self.pointed_regions(inputs) if coverage else None                           # (B,T,K)
         embedded = self.embed(inputs, referents)                                               # (B,T,E)
         sampling = self.training and self.config.scheduled_sampling > 0
         state = self.initial_state(context)
@@ -292,7 +294,7 @@ class ExplanationDecoder(nn.Module):
                 # of the later steps still follow the ground-truth words).
                 with torch.no_grad():
                     predicted = self.distribution(state.language, context, referents[:, t - 1],
-                                                  pointed[:, t - 1])[0].argmax(dim=-1)
+                                                  None if pointed is None else pointed[:, t - 1])[0].argmax(dim=-1)
                 use_own = torch.rand(batch_size, device=inputs.device) < self.config.scheduled_sampling
                 own_word = self.embed(predicted, self.referents(predicted, context, referents[:, t - 1]))
                 previous_word = torch.where(use_own[:, None], own_word, previous_word)

@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from rexlib.io import atomic_path, read_json, write_json
+from rexlib.world.detector import RegionWriter
 
 HELD_OUT = ("val", "testdev")
 
@@ -69,20 +69,21 @@ def grow_world(base: str | Path, larger: str | Path, out: str | Path) -> dict:
     missing = (set(scenes) | held_out) - set(regions)
     if missing:
         raise ValueError(f"regions.h5 lacks {len(missing)} images, e.g. {min(missing)}")
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / base_files["scene_graphs"]["train"], scenes)
     write_json(out / base_files["questions"]["train"], questions)
     for split in HELD_OUT:
         for kind in ("scene_graphs", "questions"):
-            target = out / base_files[kind][split]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(target) as temporary:
+            with atomic_path(out / base_files[kind][split]) as temporary:
                 shutil.copyfile(base / base_files[kind][split], temporary)
     order = sorted(regions)
-    with atomic_path(out / "regions.h5", keep_ending=True) as temporary, h5py.File(temporary, "w") as handle:
-        handle["image_ids"] = np.array([image_id.encode() for image_id in order], dtype="S16")
-        for index, name in enumerate(("boxes", "features", "sizes")):
-            handle[name] = np.stack([regions[image_id][index] for image_id in order])
+    writer = RegionWriter(out / "regions.h5", len(order), regions[order[0]][1].shape[-1])  # the world's own layout
+    try:
+        for image_id in order:
+            writer.add(image_id, *regions[image_id])
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
     counts = {"train_images": len(scenes), "added_images": len(added), "train_questions": len(questions),
               "regions": len(order)}
     manifest = read_json(base / "world.json")
