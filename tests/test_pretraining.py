@@ -196,6 +196,47 @@ def test_the_pretrained_directory_loads_into_rex(world_store, tmp_path):
     assert not list(out.parent.glob(".*"))                                  # no staging or checkpoint left behind
 
 
+def _subset_regions(source, out, keep: int, alter: str | None = None):
+    """The first `keep` images of regions file `source` as another world's file (`alter`: one image's
+    features changed)."""
+    import h5py
+
+    from rexlib.world.detector import RegionWriter
+
+    with h5py.File(source, "r") as handle:
+        ids = [value.decode() for value in handle["image_ids"][:keep]]
+        boxes, features, sizes = (handle[name][:keep] for name in ("boxes", "features", "sizes"))
+    writer = RegionWriter(out, keep, features.shape[-1])
+    for index, image_id in enumerate(ids):
+        feature = features[index] + (1 if image_id == alter else 0)
+        writer.add(image_id, boxes[index], feature, tuple(int(v) for v in sizes[index]))
+    writer.close()
+    return ids
+
+
+def test_a_backbone_serves_a_world_whose_images_it_was_pretrained_on(world_store, tmp_path):
+    from rexlib.pretraining import shipped
+
+    world, data = world_store
+    served = tmp_path / "default" / "regions.h5"
+    ids = _subset_regions(world / "regions.h5", served, keep=6)
+    out = tmp_path / "visualbert"
+    pretrain(PretrainConfig(gqa=str(world), store=str(data), out=str(out), steps=2, batch_size=4, eval_every=2,
+                            held_out_images=5, serves=str(served)), log=lambda _: None)
+    recipe = json.loads((out / "pretraining.json").read_text())
+    assert recipe["serves"][0]["images"] == 6 and recipe["serves"][0]["sha256"] == hashlib.sha256(
+        served.read_bytes()).hexdigest()
+    assert shipped.backbone_for(served, out) == out                        # the served world's file
+    assert shipped.backbone_for(world / "regions.h5", out) == out           # and the one it was pretrained on
+    changed = tmp_path / "changed" / "regions.h5"
+    _subset_regions(world / "regions.h5", changed, keep=6, alter=ids[3])
+    assert shipped.backbone_for(changed, out) is None
+    with pytest.raises(ValueError, match=f"image {ids[3]}'s features differ"):
+        pretrain(PretrainConfig(gqa=str(world), store=str(data), out=str(tmp_path / "refused"), steps=2,
+                                batch_size=4, eval_every=2, held_out_images=5, serves=str(changed)), log=lambda _: None)
+    assert not (tmp_path / "refused").exists()
+
+
 def test_the_shipped_backbone_applies_only_to_the_regions_it_was_pretrained_on(world_store, tmp_path):
     from rexlib.pretraining import shipped
 

@@ -37,6 +37,7 @@ from rexlib.io import atomic_path, file_sha256, read_json, write_json
 from rexlib.model.backbone import GeometryAwareProjection, visualbert_config
 from rexlib.model.config import REXConfig
 from rexlib.options import option
+from rexlib.pretraining import shipped
 from rexlib.pretraining.data import (
     IGNORE,
     CaptionImages,
@@ -76,6 +77,9 @@ class PretrainConfig:
     stop_after_steps: int | None = option(None, "simulate a kill: return at the first checkpoint after this many "
                                           "steps")
     device: str = option("auto", "auto (cuda when there is one) | cpu | cuda[:N]")
+    serves: str | None = option(None, "another world's regions.h5 this backbone serves too (the default world's, when "
+                                      "pretraining on a world grown from it): each of its images must be in the "
+                                      "store's regions file with equal boxes and features; recorded in the recipe")
 
 
 def _question_words(store: Path) -> set[str]:
@@ -219,6 +223,7 @@ def pretrain(config: PretrainConfig, log=print) -> dict | None:
     categories_file = store / layout.ATTRIBUTE_CATEGORIES
     categories = read_json(categories_file) if categories_file.is_file() else {}
     _questions_file, scenes_file = gqa.split_files(config.gqa, config.split)
+    served = [shipped.check_serves(regions_file, Path(config.serves))] if config.serves else []  # fail fast
     images = CaptionImages(Path(scenes_file), regions_file, categories)
     words = caption_words(images.vocabularies) | _question_words(store)
     tokenizer = build_tokenizer(words)
@@ -282,7 +287,8 @@ def pretrain(config: PretrainConfig, log=print) -> dict | None:
     recipe = {
         "command": "python -m rexlib pretrain " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["pretrain"] else None,
         "config": dataclasses.asdict(config),
-        "regions": {"file": str(regions_file), "bytes": regions_file.stat().st_size, "sha256": file_sha256(regions_file)},
+        "regions": shipped.regions_record(regions_file),
+        **({"serves": served} if served else {}),
         "images": len(training), "held_out_images": len(held_out),
         "seconds": round(time.perf_counter() - started, 1),
         "history": history,
